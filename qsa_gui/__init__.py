@@ -1,0 +1,3 @@
+"""qsa-gui: quantized suggestive annotation for histology segmentation."""
+
+__version__ = "0.1.0"
