@@ -34,7 +34,9 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise ValueError("atomic_open supports 'wb' and 'w' only")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # keep the temp name short: the target may already be near the file-name limit
+    stem = target.name.encode("utf-8", "surrogateescape")[:60].decode("utf-8", "ignore")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=target.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:

@@ -1,0 +1,17 @@
+"""Qt building blocks shared by the napari plugin and the standalone PySide6 window.
+
+Everything here goes through :mod:`qtpy`, so the same widgets run inside napari with whichever
+Qt binding napari picked and in the PySide6 main window. Import the submodules directly
+(``from qsa_gui._qt.runner import JobRunner``); this package imports nothing heavy itself so
+that importing it never creates a ``QApplication`` or pulls in matplotlib.
+
+- :mod:`.runner` -- :class:`JobRunner`, runs one core job on a worker ``QThread``.
+- :mod:`.heartbeat` -- :class:`EventLoopMonitor`, measures event-loop stalls (responsiveness).
+- :mod:`.gallery` -- :class:`GalleryWidget`, thumbnail grid with status chips and rank badges.
+- :mod:`.history_plot` -- :class:`HistoryPlot` (model versions) and :class:`LiveLossPlot`.
+- :mod:`.progress_panel` -- :class:`ProgressPanel`, progress bar + ETA + Cancel for a runner.
+"""
+
+from __future__ import annotations
+
+__all__ = ["gallery", "heartbeat", "history_plot", "progress_panel", "runner"]

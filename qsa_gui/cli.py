@@ -1,0 +1,407 @@
+"""`qsa`: the command-line shell over the core jobs, with a terminal progress bar.
+
+Bad input exits with status 2 and one line on stderr; Ctrl-C cancels the running job, which
+leaves the project as it was before the job started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .core.errors import Cancelled, QSAError
+from .core.jobs import CancelToken, EtaEstimator, Job, Progress, run_job
+
+
+class TerminalProgress:
+    """A one-line progress bar with stage, message and ETA (plain lines when not a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 28) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.eta = EtaEstimator()
+        self.tty = self.stream.isatty()
+        self._last_stage = ""
+        self._last_pct = -10
+        self._last_len = 0
+
+    def __call__(self, event: Progress) -> None:
+        frac = min(max(event.fraction, 0.0), 1.0)
+        eta = EtaEstimator.format(self.eta.eta(frac))
+        metrics = " ".join(f"{k} {v:.3g}" for k, v in list(event.metrics.items())[:3])
+        text = f"{event.stage}" + (f" — {event.message}" if event.message else "") + (f" [{metrics}]" if metrics else "")
+        if self.tty:
+            filled = int(round(frac * self.width))
+            bar = "█" * filled + "·" * (self.width - filled)
+            cols = shutil.get_terminal_size((100, 20)).columns
+            line = f"\r{bar} {frac:4.0%} ETA {eta:>8}  {text}"[: cols + 1]
+            pad = max(0, self._last_len - len(line))
+            self.stream.write(line + " " * pad)
+            self._last_len = len(line)
+            self.stream.flush()
+        else:
+            pct = int(frac * 100)
+            if event.stage != self._last_stage or pct >= self._last_pct + 10:
+                self.stream.write(f"[{pct:3d}%] ETA {eta}  {text}\n")
+                self._last_stage, self._last_pct = event.stage, pct
+                self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._last_len:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _drive(job_factory: Callable[[CancelToken], Job[Any]], quiet: bool = False) -> Any:
+    cancel = CancelToken()
+    bar = None if quiet else TerminalProgress()
+    try:
+        return run_job(job_factory(cancel), bar)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        raise Cancelled("cancelled with Ctrl-C; nothing was changed") from None
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _open(path: str):
+    from .core.project import Project
+
+    return Project.open(path)
+
+
+def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("preset", "strategy", "k", "ensemble_size", "iterations", "seed", "device")
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    for name in ("ensemble_bits", "seg_bits"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = None if value == "float" else int(value)
+    return out
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .core.project import Project
+    from .core.settings import Settings
+
+    settings = Settings().updated(**_settings_overrides(args))
+    project = Project.create(args.project, name=args.name, settings=settings.to_dict())
+    project.close()
+    print(f"created project {project.folder}")
+    return 0
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    from .core.io import SUPPORTED_SUFFIXES
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(
+                sorted(f for f in p.iterdir() if f.is_file() and "".join(f.suffixes[-2:]).lower() in SUPPORTED_SUFFIXES
+                       or f.suffix.lower() in SUPPORTED_SUFFIXES)
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    project = _open(args.project)
+    with project:
+        if args.glas:
+            from .core.io import read_glas_folder
+
+            ds = read_glas_folder(args.glas)
+            reports = [
+                project.import_images([i.image_path for i in ds.train], labels={str(i.image_path): str(i.label_path) for i in ds.train if i.label_path} if args.with_labels else None),
+                project.import_images(
+                    [i.image_path for i in ds.test_a + ds.test_b],
+                    split="test",
+                    labels={str(i.image_path): str(i.label_path) for i in ds.test_a + ds.test_b if i.label_path},
+                ),
+            ]
+        else:
+            labels = None
+            if args.labels:
+                labels = {}
+                for img in _expand(args.paths):
+                    for cand in Path(args.labels).glob(img.stem + "*"):
+                        labels[str(img)] = str(cand)
+                        break
+            reports = [
+                project.import_images(
+                    _expand(args.paths), copy=not args.no_copy, split="test" if args.test else "pool", labels=labels
+                )
+            ]
+    added = sum(len(r.added) for r in reports)
+    skipped = [s for r in reports for s in r.skipped]
+    print(f"imported {added} images into {project.folder}")
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    return 0 if added or not skipped else 2
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    project = _open(args.project)
+    with project:
+        rows = project.images
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[f"{r.split}/{r.status}"] = counts.get(f"{r.split}/{r.status}", 0) + 1
+        print(f"project {project.name} at {project.folder}")
+        print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        print(f"  model: {project.current_model or 'none yet'}; rounds: {len(project.rounds)}")
+        if args.json:
+            print(json.dumps([r.__dict__ for r in rows], default=str, indent=1))
+            return 0
+        print(f"{'id':<10} {'split':<5} {'status':<12} {'rank':>4} {'uncert.':>8} {'repr.':>6}  name")
+        for r in rows:
+            s = r.suggestion or {}
+            rank = f"#{s['rank']}" if "rank" in s and r.status == "unlabelled" else ""
+            unc = f"{s['uncertainty']:.4f}" if rank else ""
+            rep = f"{s['representativeness']:.3f}" if rank else ""
+            print(f"{r.id:<10} {r.split:<5} {r.status:<12} {rank:>4} {unc:>8} {rep:>6}  {r.name}")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from .core.io import read_labels
+
+    project = _open(args.project)
+    with project:
+        rec = _find_image(project, args.image)
+        labels = read_labels(args.labels, expected_shape=tuple(rec.shape))
+        project.save_labels(rec.id, labels, done=not args.draft, user=args.user)
+        print(f"{rec.id} ({rec.name}): {int(labels.max())} objects saved, status {project.image(rec.id).status}")
+    return 0
+
+
+def _find_image(project, key: str):
+    for r in project.images:
+        if key in (r.id, r.name, Path(r.name).stem):
+            return r
+    raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from .core.workflow import project_settings, suggest_job
+
+    project = _open(args.project)
+    with project:
+        settings = project_settings(project).updated(**_settings_overrides(args))
+        result = _drive(lambda c: suggest_job(project, settings, c), args.quiet)
+        rnd = result.round
+        note = " (scores reused: labels unchanged)" if result.reused_scores else ""
+        print(f"round {rnd.index}: strategy {rnd.strategy}, {len(rnd.image_ids)} images to label next{note}")
+        for image_id in rnd.image_ids:
+            s = rnd.scores[image_id]
+            print(
+                f"  #{s['rank']:<3} {image_id:<10} uncertainty {s['uncertainty']:.4f}  "
+                f"representativeness {s['representativeness']:.3f}  {project.image(image_id).name}"
+            )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .core.workflow import project_settings, retrain_job
+
+    project = _open(args.project)
+    with project:
+        settings = project_settings(project).updated(**_settings_overrides(args))
+        result = _drive(lambda c: retrain_job(project, settings, c, start_from=args.start_from), args.quiet)
+        v = result.version
+        m = {k: round(x, 4) for k, x in v.metrics.items() if isinstance(x, float)}
+        print(f"model {v.version}: {v.reason}")
+        print(f"  held-out metrics: {m}")
+        if result.previous_metrics:
+            print(f"  current model on the same images: { {k: round(x, 4) for k, x in result.previous_metrics.items()} }")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from .core.workflow import project_settings, segment_job
+
+    project = _open(args.project)
+    with project:
+        ids = [_find_image(project, k).id for k in args.images] if args.images else None
+        out = _drive(lambda c: segment_job(project, ids, project_settings(project), c), args.quiet)
+        for image_id, labels in out.items():
+            print(f"{image_id}: {int(labels.max())} glands")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .core.workflow import evaluate_job, project_settings
+
+    project = _open(args.project)
+    with project:
+        metrics = _drive(lambda c: evaluate_job(project, args.split, project_settings(project), c), args.quiet)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .core.io import write_labels
+
+    project = _open(args.project)
+    out = Path(args.out)
+    n = 0
+    with project:
+        for r in project.images:
+            labels = project.load_labels(r.id)
+            if labels is not None:
+                write_labels(out / "labels" / f"{Path(r.name).stem}_labels.tif", labels)
+                n += 1
+            elif args.predictions:
+                pred = project.load_prediction(r.id)
+                if pred is not None:
+                    write_labels(out / "predictions" / f"{Path(r.name).stem}_pred.tif", pred)
+        if project.current_model:
+            src = project.model_path(project.current_model)
+            dst = out / "model" / Path(src).name
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst)
+    print(f"exported {n} label images{' and the current model' if project.current_model else ''} to {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .core.demo import DemoConfig, demo_job, write_demo_project
+
+    if args.write_project:
+        path = write_demo_project(args.write_project, seed=args.seed or 0)
+        print(f"wrote demo project {path}")
+        return 0
+    config = DemoConfig.quick(seed=args.seed or 0) if args.quick else DemoConfig(seed=args.seed or 0)
+    if args.strategies:
+        from dataclasses import replace
+
+        config = replace(config, strategies=tuple(s.strip() for s in args.strategies.split(",")))
+    t0 = time.monotonic()
+    result = _drive(lambda c: demo_job(config, c), args.quiet)
+    print()
+    print(
+        f"qsa demo{' --quick' if args.quick else ''}: {config.n_pool} pool + {config.n_test} held-out test images "
+        f"({config.image_size}x{config.image_size}), preset {config.settings.preset}, "
+        f"{config.settings.ensemble_size} suggestive FCNs at {config.settings.ensemble_bits or 'float'} bits, "
+        f"segmentation FCN at {config.settings.seg_bits or 'float'} bits"
+    )
+    print("object F1 / object Dice (higher is better) / object Hausdorff (px, lower is better) on the test set")
+    print(result.table())
+    print(f"total {time.monotonic() - t0:.0f} s")
+    if args.json:
+        from dataclasses import asdict
+
+        Path(args.json).write_text(json.dumps([asdict(r) for r in result.rows], indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qsa",
+        description="Quantized suggestive annotation: which histology images to label next, "
+        "and a quantized segmentation FCN retrained on your labels, offline.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def knobs(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--preset", choices=["tiny", "small", "paper"], help="model width preset")
+        sp.add_argument("--ensemble-bits", dest="ensemble_bits", help="INQ bits of the suggestive FCNs, or 'float'")
+        sp.add_argument("--seg-bits", dest="seg_bits", help="INQ bits of the segmentation FCN, or 'float'")
+        sp.add_argument("--ensemble-size", dest="ensemble_size", type=int, help="number of suggestive FCNs (K)")
+        sp.add_argument("--iterations", type=int, help="training iterations per model")
+        sp.add_argument("--seed", type=int)
+        sp.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    sp = add("init", cmd_init, "create an empty project folder")
+    sp.add_argument("project")
+    sp.add_argument("--name")
+    knobs(sp)
+    sp.add_argument("--strategy", choices=["qsa", "sa", "uncertainty", "mc_dropout", "random"])
+
+    sp = add("import", cmd_import, "import images (files or folders; TIFF/OME-TIFF, PNG, JPEG, BMP)")
+    sp.add_argument("project")
+    sp.add_argument("paths", nargs="*")
+    sp.add_argument("--labels", help="folder of label images named after the images (imported as done)")
+    sp.add_argument("--test", action="store_true", help="import as held-out test images (need --labels)")
+    sp.add_argument("--no-copy", action="store_true", help="reference the files instead of copying them")
+    sp.add_argument("--glas", help="a GlaS challenge folder: train as the pool, testA/testB as test sets")
+    sp.add_argument("--with-labels", action="store_true", help="with --glas: import the train annotations too")
+
+    sp = add("status", cmd_status, "show every image's status and the latest suggestions (label-status)")
+    sp.add_argument("project")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("label", cmd_label, "attach a label image (instance labels) to an image and mark it done")
+    sp.add_argument("project")
+    sp.add_argument("image", help="image id or file name")
+    sp.add_argument("labels", help="label image file (0 = background, 1..N = glands)")
+    sp.add_argument("--user", default=None)
+    sp.add_argument("--draft", action="store_true", help="save without marking the image done")
+
+    sp = add("suggest", cmd_suggest, "train the suggestive ensemble and pick the images to label next")
+    sp.add_argument("project")
+    sp.add_argument("--strategy", choices=["qsa", "sa", "uncertainty", "mc_dropout", "random"])
+    sp.add_argument("-k", type=int, help="how many images to suggest (default: 10%% of the pool)")
+    knobs(sp)
+
+    sp = add("train", cmd_train, "retrain the segmentation FCN on all labels (kept out if it is worse)")
+    sp.add_argument("project")
+    sp.add_argument("--from", dest="start_from", help="fine-tune from this earlier model version")
+    knobs(sp)
+
+    sp = add("segment", cmd_segment, "segment images with the current model (default: all unlabelled)")
+    sp.add_argument("project")
+    sp.add_argument("images", nargs="*")
+    sp.add_argument("-q", "--quiet", action="store_true")
+
+    sp = add("evaluate", cmd_evaluate, "GlaS metrics of the current model on labelled test images")
+    sp.add_argument("project")
+    sp.add_argument("--split", default="test")
+    sp.add_argument("-q", "--quiet", action="store_true")
+
+    sp = add("export", cmd_export, "export labels (and predictions) as TIFF and the current model")
+    sp.add_argument("project")
+    sp.add_argument("out")
+    sp.add_argument("--predictions", action="store_true")
+
+    sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
+    sp.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--strategies", help="comma-separated, e.g. qsa,random,uncertainty,mc_dropout,sa")
+    sp.add_argument("--json", help="also write the table rows as JSON here")
+    sp.add_argument("--write-project", metavar="FOLDER", help="instead: write a demo project folder to open in the GUI")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled as exc:
+        print(f"qsa: {exc}", file=sys.stderr)
+        return 130
+    except (QSAError, ValueError, OSError) as exc:
+        print(f"qsa: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The suggestive ensemble: K FCNs, each trained on a bootstrap resample of the labelled set.
+
+Bootstrap resampling (and, in QSA, INQ quantization) is what makes the members disagree where
+the labelled data say little; that disagreement is the uncertainty signal. The members are
+independent, so on a machine with several CUDA devices they train in parallel, one per device.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .jobs import CancelToken, Job, Progress, check, run_job, sub_job
+from .model import PRESETS, FCNConfig, SAFCN
+from .selection import bootstrap_indices
+from .training import TrainConfig, train_fcn
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """How the K suggestive FCNs are built and trained."""
+
+    n_models: int = 5
+    preset: str = "small"
+    bits: int | None = 7
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+    def fcn_config(self) -> FCNConfig:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+        return PRESETS[self.preset]
+
+
+def _member_train_config(config: EnsembleConfig, member: int, device: str | None) -> TrainConfig:
+    return replace(config.train, bits=config.bits, seed=config.seed * 1000 + member, device=device)
+
+
+def _cuda_devices() -> list[str]:
+    try:
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover - broken CUDA installs
+        n = 0
+    return [f"cuda:{i}" for i in range(n)]
+
+
+def train_ensemble(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: EnsembleConfig,
+    cancel: CancelToken | None = None,
+) -> Job[list[SAFCN]]:
+    """Train ``config.n_models`` FCNs on bootstrap resamples of ``(images, labels)``."""
+    if len(images) == 0:
+        raise ValueError("the suggestive ensemble needs at least one labelled image")
+    if len(images) != len(labels):
+        raise ValueError("images and labels differ in length")
+    rng = np.random.default_rng(config.seed)
+    resamples = bootstrap_indices(len(images), config.n_models, rng)
+    devices = _cuda_devices()
+    if len(devices) > 1 and config.n_models > 1 and config.train.device in (None, "cuda"):
+        return (yield from _train_parallel(images, labels, config, resamples, devices, cancel))
+    models: list[SAFCN] = []
+    k = config.n_models
+    for member, idx in enumerate(resamples):
+        check(cancel)
+        model = _new_member(config, member)
+        tc = _member_train_config(config, member, config.train.device)
+        yield from sub_job(
+            train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel),
+            member / k,
+            (member + 1) / k,
+            stage_prefix=f"model {member + 1}/{k}: ",
+        )
+        models.append(model)
+    return models
+
+
+def _new_member(config: EnsembleConfig, member: int) -> SAFCN:
+    import torch
+
+    torch.manual_seed(config.seed * 1000 + member)
+    return SAFCN(config.fcn_config())
+
+
+def _train_parallel(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: EnsembleConfig,
+    resamples: list[np.ndarray],
+    devices: list[str],
+    cancel: CancelToken | None,
+) -> Job[list[SAFCN]]:
+    """One member per CUDA device at a time; progress merged into one stream."""
+    k = config.n_models
+    fractions = [0.0] * k
+    events: queue.Queue[tuple[int, Progress | None, BaseException | None]] = queue.Queue()
+    models: list[SAFCN | None] = [None] * k
+    pending = list(range(k))
+    lock = threading.Lock()
+
+    def worker(device: str) -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                member = pending.pop(0)
+            try:
+                model = _new_member(config, member)
+                tc = _member_train_config(config, member, device)
+                idx = resamples[member]
+                run_job(
+                    train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel),
+                    lambda ev, m=member: events.put((m, ev, None)),
+                )
+                models[member] = model.cpu()
+                events.put((member, None, None))
+            except BaseException as exc:  # noqa: BLE001 - forwarded to the driving generator
+                events.put((member, None, exc))
+                return
+
+    threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in devices]
+    for t in threads:
+        t.start()
+    finished = 0
+    while finished < k:
+        member, ev, exc = events.get()
+        if exc is not None:
+            if cancel is not None:
+                cancel.cancel()  # stop the other devices too
+            for t in threads:
+                t.join()
+            raise exc
+        if ev is None:
+            finished += 1
+            fractions[member] = 1.0
+        else:
+            fractions[member] = ev.fraction
+        yield Progress(
+            stage=f"training {k} models on {len(devices)} GPUs",
+            fraction=sum(fractions) / k,
+            metrics=dict(ev.metrics) if ev is not None else {},
+        )
+    for t in threads:
+        t.join()
+    return [m for m in models if m is not None]

@@ -1,0 +1,484 @@
+"""The SA-shaped fully convolutional network, its presets, tiled inference and model files.
+
+Shape (Yang et al. 2017, as publicly re-implemented): a stem of plain 3x3 convs at full
+resolution, then stages of bottleneck residual blocks (1x1 -> 3x3 -> 1x1 + shortcut) separated
+by 2x2 max-pooling with growing widths; the decoder brings every encoder scale back to input
+resolution with transposed convs (kernel = stride = 2, stacked), concatenates them and ends with
+a 3x3 and a 1x1 conv giving two logits per pixel: gland and contour (DCAN-style, to split
+touching glands). The image descriptor used by suggestive annotation is the channel-wise spatial
+mean of the last encoder feature map.
+
+Normalisation defaults to a per-pixel LayerNorm over channels ("layer"): unlike BatchNorm it
+does not depend on the batch (training uses 4-8 patches) and behaves the same in train and
+eval mode, and unlike GroupNorm it has no image-wide statistics, so the network is translation
+equivariant (for shifts that are multiples of ``size_multiple``) and tiled inference matches a
+whole-image forward away from tile borders. "batch" and "group" are available for experiments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ModelFileError
+from .jobs import CancelToken, check
+
+NORMS = ("layer", "batch", "group")
+
+
+@dataclass(frozen=True)
+class FCNConfig:
+    """Width and depth of an :class:`SAFCN`; serialised into every model file."""
+
+    stem_width: int
+    stage_widths: tuple[int, ...]
+    blocks_per_stage: tuple[int, ...]
+    decoder_width: int
+    dropout: float
+    stem_convs: int = 2
+    bottleneck_ratio: int = 4
+    norm: str = "layer"
+
+    def __post_init__(self) -> None:
+        def pos_int(name: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"FCNConfig.{name} must be a positive integer, got {value!r}")
+
+        pos_int("stem_width", self.stem_width)
+        pos_int("decoder_width", self.decoder_width)
+        pos_int("stem_convs", self.stem_convs)
+        pos_int("bottleneck_ratio", self.bottleneck_ratio)
+        for name in ("stage_widths", "blocks_per_stage"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not value:
+                raise ValueError(f"FCNConfig.{name} must be a non-empty tuple, got {value!r}")
+            for v in value:
+                pos_int(name, v)
+        if len(self.stage_widths) != len(self.blocks_per_stage):
+            raise ValueError("FCNConfig.stage_widths and blocks_per_stage must have the same length")
+        if len(self.stage_widths) > 8:
+            raise ValueError("FCNConfig: at most 8 stages (size_multiple would exceed 256)")
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, (int, float))
+            or not 0.0 <= self.dropout < 1.0
+        ):
+            raise ValueError(f"FCNConfig.dropout must be in [0, 1), got {self.dropout!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"FCNConfig.norm must be one of {NORMS}, got {self.norm!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        d = asdict(self)
+        d["stage_widths"] = list(self.stage_widths)
+        d["blocks_per_stage"] = list(self.blocks_per_stage)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FCNConfig:
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"FCNConfig must be a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"FCNConfig: unknown keys {sorted(unknown)}")
+        missing = {f.name for f in fields(cls) if f.default is MISSING} - set(data)
+        if missing:
+            raise ValueError(f"FCNConfig: missing keys {sorted(missing)}")
+        kwargs = dict(data)
+        for name in ("stage_widths", "blocks_per_stage"):
+            if not isinstance(kwargs[name], (list, tuple)):
+                raise ValueError(f"FCNConfig.{name} must be a list, got {kwargs[name]!r}")
+            kwargs[name] = tuple(kwargs[name])
+        return cls(**kwargs)
+
+
+PRESETS: dict[str, FCNConfig] = {
+    # Tests: a few thousand parameters, milliseconds per patch.
+    "tiny": FCNConfig(stem_width=8, stage_widths=(16, 32), blocks_per_stage=(1, 1), decoder_width=8, dropout=0.1),
+    # CPU default: same shape, 4 poolings, ~0.2M parameters.
+    "small": FCNConfig(
+        stem_width=16,
+        stage_widths=(32, 64, 128, 256),
+        blocks_per_stage=(1, 1, 1, 1),
+        decoder_width=16,
+        dropout=0.25,
+        stem_convs=1,
+    ),
+    # SA width (up to 1024 channels), for GPUs.
+    "paper": FCNConfig(
+        stem_width=64,
+        stage_widths=(128, 256, 512, 1024),
+        blocks_per_stage=(2, 3, 4, 3),
+        decoder_width=64,
+        dropout=0.5,
+        bottleneck_ratio=2,
+    ),
+}
+
+
+class FCNOutput(NamedTuple):
+    """Per-pixel logits (N x 1 x H x W) and the image descriptor (N x C)."""
+
+    gland: torch.Tensor
+    contour: torch.Tensor
+    descriptor: torch.Tensor
+
+
+class TiledPrediction(NamedTuple):
+    """Whole-image probabilities (H x W float32) and descriptor ((C,) float32)."""
+
+    gland: np.ndarray
+    contour: np.ndarray
+    descriptor: np.ndarray
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over channels at each pixel: batch- and position-independent statistics."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "layer":
+        return ChannelLayerNorm(channels)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    groups = math.gcd(channels, 8)
+    return nn.GroupNorm(groups, channels)
+
+
+def _conv_norm_relu(cin: int, cout: int, kernel: int, norm: str) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False),
+        _norm(norm, cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck: 1x1 reduce -> 3x3 -> 1x1 expand, plus (projected) shortcut."""
+
+    def __init__(self, cin: int, cout: int, ratio: int, norm: str) -> None:
+        super().__init__()
+        mid = max(cout // ratio, 4)
+        self.body = nn.Sequential(
+            _conv_norm_relu(cin, mid, 1, norm),
+            _conv_norm_relu(mid, mid, 3, norm),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            _norm(norm, cout),
+        )
+        # Zero the last norm's scale so each block starts as the identity: stable early training.
+        last = self.body[-1]
+        if hasattr(last, "weight") and last.weight is not None:
+            nn.init.zeros_(last.weight)
+        self.shortcut: nn.Module
+        if cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), _norm(norm, cout))
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class SAFCN(nn.Module):
+    """The SA-shaped FCN; ``forward`` needs H and W to be multiples of ``size_multiple``."""
+
+    def __init__(self, config: FCNConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        stem: list[nn.Module] = []
+        cin = 3
+        for _ in range(c.stem_convs):
+            stem.append(_conv_norm_relu(cin, c.stem_width, 3, c.norm))
+            cin = c.stem_width
+        self.stem = nn.Sequential(*stem)
+        self.stages = nn.ModuleList()
+        for width, n_blocks in zip(c.stage_widths, c.blocks_per_stage):
+            blocks: list[nn.Module] = []
+            for _ in range(n_blocks):
+                blocks.append(Bottleneck(cin, width, c.bottleneck_ratio, c.norm))
+                cin = width
+            self.stages.append(nn.Sequential(*blocks))
+        # One branch per encoder scale (the stem's full-resolution map included), each brought
+        # to full resolution by k stacked stride-2 transposed convs (k = the scale's poolings).
+        self.up = nn.ModuleList()
+        scale_widths = (c.stem_width, *c.stage_widths)
+        dw = c.decoder_width
+        for k, width in enumerate(scale_widths):
+            layers: list[nn.Module] = []
+            if k == 0:
+                layers.append(nn.Conv2d(width, dw, 1, bias=False))
+            else:
+                layers.append(nn.ConvTranspose2d(width, dw, 2, stride=2, bias=False))
+                for _ in range(k - 1):
+                    layers.append(nn.ConvTranspose2d(dw, dw, 2, stride=2, bias=False))
+            layers += [_norm(c.norm, dw), nn.ReLU(inplace=True)]
+            self.up.append(nn.Sequential(*layers))
+        n_scales = len(scale_widths)
+        self.head = nn.Sequential(
+            nn.Dropout2d(c.dropout),
+            _conv_norm_relu(n_scales * dw, dw, 3, c.norm),
+            nn.Dropout2d(c.dropout),
+            nn.Conv2d(dw, 2, 1),
+        )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        final = self.head[-1]
+        assert isinstance(final, nn.Conv2d)
+        nn.init.normal_(final.weight, std=0.01)
+        # Start near the class priors: gland roughly balanced, contour pixels rare.
+        with torch.no_grad():
+            final.bias.copy_(torch.tensor([0.0, -2.0]))
+
+    @property
+    def descriptor_dim(self) -> int:
+        return self.config.stage_widths[-1]
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** len(self.config.stage_widths)
+
+    def forward(self, x: torch.Tensor) -> FCNOutput:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"SAFCN expects N x 3 x H x W, got {tuple(x.shape)}")
+        m = self.size_multiple
+        if x.shape[2] % m or x.shape[3] % m:
+            raise ValueError(f"SAFCN: H and W must be multiples of {m}, got {tuple(x.shape[2:])}")
+        feats = [self.stem(x)]
+        h = feats[0]
+        for stage in self.stages:
+            h = stage(F.max_pool2d(h, 2))
+            feats.append(h)
+        descriptor = h.mean(dim=(2, 3))
+        fused = torch.cat([up(f) for up, f in zip(self.up, feats)], dim=1)
+        logits = self.head(fused)
+        return FCNOutput(logits[:, 0:1], logits[:, 1:2], descriptor)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """``prefer`` if given (e.g. "cpu" to force CPU), else CUDA when available, else CPU."""
+    if prefer:
+        dev = torch.device(prefer)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {prefer!r} requested but CUDA is not available")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_MC_FLAG = "_qsa_mc_dropout"
+
+
+@contextlib.contextmanager
+def mc_dropout(model: nn.Module) -> Iterator[nn.Module]:
+    """Inference with dropout active (MC-dropout): norms in eval mode, dropout layers sampling.
+
+    :func:`predict_tiled` sees the flag this sets and leaves the modes alone. Every module's
+    previous mode is restored on exit.
+    """
+    modes = {m: m.training for m in model.modules()}
+    previous_flag = getattr(model, _MC_FLAG, False)
+    try:
+        model.eval()
+        for m in model.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.train()
+        setattr(model, _MC_FLAG, True)
+        yield model
+    finally:
+        setattr(model, _MC_FLAG, previous_flag)
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _ramp(length: int, ramp: int) -> np.ndarray:
+    """1-D blending window: raised cosine over ``ramp`` pixels at both ends, 1 inside.
+
+    Windows of neighbouring tiles overlapping by exactly ``ramp`` sum to 1; elsewhere the
+    accumulated weight is normalised away, so image borders (one tile only) keep full values.
+    """
+    w = np.ones(length, dtype=np.float64)
+    ramp = min(ramp, length // 2)
+    if ramp > 0:
+        t = (np.arange(ramp) + 0.5) / ramp
+        rise = 0.5 - 0.5 * np.cos(np.pi * t)
+        w[:ramp] = rise
+        w[length - ramp :] = rise[::-1]
+    return w
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _starts(size: int, tile: int, stride: int) -> list[int]:
+    starts = [0]
+    while starts[-1] + tile < size:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def predict_tiled(
+    model: SAFCN,
+    image: np.ndarray,
+    *,
+    tile: int = 256,
+    overlap: int = 32,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    cancel: CancelToken | None = None,
+) -> TiledPrediction:
+    """Gland/contour probabilities and the descriptor of an image of any size.
+
+    Tiles start at multiples of ``size_multiple`` (so pooling grids line up and tiles agree in
+    their overlap), the image is reflect-padded at the bottom/right to cover the last tile,
+    and overlapping tiles are blended with a raised-cosine window. Only H x W float32
+    accumulators live on the host; tiles go to the device ``batch_size`` at a time. The
+    descriptor is the mean of the tiles' descriptors weighted by each tile's area inside the
+    image. ``device=None`` uses the model's device; another device moves the model there.
+    Runs in eval mode unless inside :func:`mc_dropout`.
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"predict_tiled expects an H x W x 3 image, got shape {img.shape}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    m = model.size_multiple
+    if tile < m:
+        raise ValueError(f"tile must be at least size_multiple={m}, got {tile}")
+    if not 0 <= overlap < tile:
+        raise ValueError(f"overlap must be in [0, tile), got {overlap}")
+    img = img.astype(np.float32, copy=False)
+    h, w = img.shape[:2]
+    tile = (tile // m) * m
+    # Effective overlap is rounded up so that the stride is a multiple of size_multiple.
+    stride = max(m, ((tile - overlap) // m) * m)
+    th, tw = min(tile, _round_up(h, m)), min(tile, _round_up(w, m))
+    ys, xs = _starts(h, th, stride), _starts(w, tw, stride)
+    ph, pw = ys[-1] + th, xs[-1] + tw
+    padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect") if (ph, pw) != (h, w) else img
+    wy, wx = _ramp(th, th - stride), _ramp(tw, tw - stride)
+    window = np.outer(wy, wx).astype(np.float32)
+
+    if device is None:
+        try:
+            dev = next(model.parameters()).device
+        except StopIteration:  # pragma: no cover - every SAFCN has parameters
+            dev = torch.device("cpu")
+    else:
+        dev = torch.device(device)
+        model.to(dev)
+
+    gland = np.zeros((h, w), np.float32)
+    contour = np.zeros((h, w), np.float32)
+    weight = np.zeros((h, w), np.float32)
+    desc_sum = np.zeros(model.descriptor_dim, np.float64)
+    area_sum = 0.0
+    boxes = [(y, x) for y in ys for x in xs]
+    in_mc = bool(getattr(model, _MC_FLAG, False))
+    was_training = model.training
+    try:
+        if not in_mc:
+            model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(boxes), batch_size):
+                check(cancel)
+                chunk = boxes[i : i + batch_size]
+                batch = np.stack([padded[y : y + th, x : x + tw] for y, x in chunk])
+                x_t = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(dev)
+                out = model(x_t)
+                g = torch.sigmoid(out.gland[:, 0]).float().cpu().numpy()
+                c = torch.sigmoid(out.contour[:, 0]).float().cpu().numpy()
+                d = out.descriptor.double().cpu().numpy()
+                for j, (y, x) in enumerate(chunk):
+                    vh, vw = min(th, h - y), min(tw, w - x)
+                    win = window[:vh, :vw]
+                    gland[y : y + vh, x : x + vw] += g[j, :vh, :vw] * win
+                    contour[y : y + vh, x : x + vw] += c[j, :vh, :vw] * win
+                    weight[y : y + vh, x : x + vw] += win
+                    area = float(vh * vw)
+                    desc_sum += d[j] * area
+                    area_sum += area
+    finally:
+        if not in_mc:
+            model.train(was_training)
+    np.divide(gland, weight, out=gland)
+    np.divide(contour, weight, out=contour)
+    return TiledPrediction(gland, contour, (desc_sum / area_sum).astype(np.float32))
+
+
+def save_fcn(path: str | Path, model: SAFCN, *, bits: int | None, meta: dict) -> int:
+    """Write ``model`` (float32 or packed ``bits``-bit weights) with its config; returns bytes."""
+    from .inq import save_model
+
+    full_meta = dict(meta)
+    full_meta["config"] = model.config.to_dict()
+    return save_model(path, model, bits=bits, meta=full_meta)
+
+
+def load_fcn(path: str | Path, device: str | torch.device | None = None) -> tuple[SAFCN, dict]:
+    """Rebuild an :class:`SAFCN` from a model file (never unpickles); model in eval mode."""
+    from .inq import load_model_state
+
+    state, meta = load_model_state(path)
+    try:
+        config = FCNConfig.from_dict(meta.get("config") if isinstance(meta, dict) else None)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(path, f"invalid network configuration: {exc}") from None
+    model = SAFCN(config)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(path, f"weights do not fit the network: {first}") from None
+    model.to(pick_device() if device is None else torch.device(device))
+    model.eval()
+    return model, meta
+
+
+__all__ = [
+    "FCNConfig",
+    "FCNOutput",
+    "PRESETS",
+    "SAFCN",
+    "TiledPrediction",
+    "count_parameters",
+    "load_fcn",
+    "mc_dropout",
+    "pick_device",
+    "predict_tiled",
+    "save_fcn",
+]

@@ -1,0 +1,180 @@
+"""Segmentation FCN(s) (QNT): train on all labels, predict instances, judge against the old model.
+
+Several members can be averaged (the paper's best setting uses 5); each is quantized with INQ
+when ``bits`` is set. The regression guard compares a new model with the current one on the same
+held-out labelled images and keeps the old one unless the new one is at least as good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .jobs import CancelToken, Job, Progress, check, sub_job
+from .metrics import evaluate_set
+from .model import PRESETS, SAFCN, FCNConfig, load_fcn, predict_tiled, save_fcn
+from .postprocess import probs_to_instances
+from .training import TrainConfig, train_fcn
+
+
+@dataclass(frozen=True)
+class SegmenterConfig:
+    """How the segmentation FCN(s) are built and trained."""
+
+    n_models: int = 1
+    preset: str = "small"
+    bits: int | None = 7
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    tile: int = 256
+    overlap: int = 32
+
+    def fcn_config(self) -> FCNConfig:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
+        return PRESETS[self.preset]
+
+
+@dataclass
+class Segmenter:
+    """One or several FCNs whose probabilities are averaged, then turned into instances."""
+
+    models: list[SAFCN]
+    tile: int = 256
+    overlap: int = 32
+
+    def probabilities(
+        self, image: np.ndarray, device: str | None = None, cancel: CancelToken | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        gland = None
+        contour = None
+        for model in self.models:
+            pred = predict_tiled(
+                model, image, tile=self.tile, overlap=self.overlap, device=device, cancel=cancel
+            )
+            gland = pred.gland if gland is None else gland + pred.gland
+            contour = pred.contour if contour is None else contour + pred.contour
+        assert gland is not None and contour is not None
+        n = len(self.models)
+        return gland / n, contour / n
+
+    def predict(
+        self, image: np.ndarray, device: str | None = None, cancel: CancelToken | None = None
+    ) -> np.ndarray:
+        gland, contour = self.probabilities(image, device, cancel)
+        return probs_to_instances(gland, contour)
+
+    def save(self, folder: str | Path, *, bits: int | None, meta: dict) -> int:
+        """Write the members into ``folder`` (created); callers rename it into place atomically."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        total = 0
+        for i, model in enumerate(self.models):
+            member_meta = dict(meta, member=i, n_members=len(self.models), tile=self.tile, overlap=self.overlap)
+            total += save_fcn(folder / f"member_{i}.qsam", model, bits=bits, meta=member_meta)
+        return total
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | None = None) -> Segmenter:
+        folder = Path(folder)
+        files = sorted(folder.glob("member_*.qsam"), key=lambda p: int(p.stem.split("_")[1]))
+        if not files:
+            from .errors import ModelFileError
+
+            raise ModelFileError(folder, "no model members (member_*.qsam) in this model folder")
+        models = []
+        meta: dict = {}
+        for f in files:
+            model, meta = load_fcn(f, device=device)
+            models.append(model)
+        return cls(models, tile=int(meta.get("tile", 256)), overlap=int(meta.get("overlap", 32)))
+
+
+def _hash_unit(text: str) -> float:
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def validation_split(ids: Sequence[str], fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """Stable held-out split of labelled ids: an image's side depends only on its id.
+
+    Stability matters for the regression guard: old and new models are compared on the same
+    images, and an image once held out stays held out as the labelled set grows. With fewer than
+    three labelled images nothing is held out; otherwise at least one and at most half are.
+    """
+    ids = list(ids)
+    if len(ids) < 3:
+        return ids, []
+    ranked = sorted(ids, key=_hash_unit)
+    n_val = sum(1 for s in ids if _hash_unit(s) < fraction)
+    n_val = min(max(n_val, 1), len(ids) // 2)
+    held = set(ranked[:n_val])
+    return [s for s in ids if s not in held], [s for s in ids if s in held]
+
+
+def train_segmenter(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: SegmenterConfig,
+    cancel: CancelToken | None = None,
+    init: Segmenter | None = None,
+) -> Job[Segmenter]:
+    """Train ``config.n_models`` FCNs on all of ``images``; ``init`` fine-tunes an earlier model."""
+    if len(images) == 0:
+        raise ValueError("the segmentation model needs at least one labelled image")
+    models = []
+    n = config.n_models
+    for member in range(n):
+        check(cancel)
+        torch.manual_seed(config.seed * 1000 + 17 + member)
+        model = SAFCN(config.fcn_config())
+        if init is not None and member < len(init.models):
+            model.load_state_dict(init.models[member].state_dict())
+        tc = replace(config.train, bits=config.bits, seed=config.seed * 1000 + 17 + member)
+        yield from sub_job(
+            train_fcn(model, list(images), list(labels), tc, cancel),
+            member / n,
+            (member + 1) / n,
+            stage_prefix=f"segmentation model {member + 1}/{n}: " if n > 1 else "",
+        )
+        models.append(model)
+    return Segmenter(models, tile=config.tile, overlap=config.overlap)
+
+
+def evaluate_segmenter(
+    segmenter: Segmenter,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    *,
+    device: str | None = None,
+    cancel: CancelToken | None = None,
+    stage: str = "validating",
+) -> Job[dict[str, float]]:
+    """GlaS metrics of ``segmenter`` on labelled images (pooled over the set, as the challenge)."""
+    preds = []
+    for i, image in enumerate(images):
+        check(cancel)
+        preds.append(segmenter.predict(image, device=device, cancel=cancel))
+        yield Progress(stage, (i + 1) / max(1, len(images)), f"{i + 1}/{len(images)} images")
+    return evaluate_set(preds, list(labels))
+
+
+def guard_score(metrics: dict[str, float]) -> float:
+    """One number to compare model versions: mean of object F1 and object Dice (higher is better)."""
+    f1 = metrics.get("object_f1", float("nan"))
+    dice = metrics.get("object_dice", float("nan"))
+    if math.isnan(f1) or math.isnan(dice):
+        return float("-inf")
+    return 0.5 * (f1 + dice)
+
+
+def is_not_worse(new: dict[str, float], old: dict[str, float] | None, tolerance: float = 0.0) -> bool:
+    """Regression guard: accept ``new`` unless it scores below ``old`` on the same images."""
+    if old is None:
+        return True
+    return guard_score(new) >= guard_score(old) - tolerance

@@ -1,0 +1,141 @@
+"""Bootstrap resampling and the representativeness (generalised max-cover) selection of SA/QSA.
+
+Representativeness of a chosen set S_a for the unlabelled pool S_u (Yang et al. 2017):
+
+    F(S_a) = sum over x in S_u of  max(0, max over s in S_a of cos(d_s, d_x))
+
+The ``max(0, .)`` is the usual facility-location convention that the max over the empty set is
+0 (F(empty) = 0): a pool image whose best similarity is negative simply is not covered. With it,
+F is monotone submodular for *any* descriptors, so greedy selection is within (1 - 1/e) of the
+optimum. For the FCN descriptors (spatial means of post-ReLU maps, all >= 0) cosines are never
+negative and the clamp changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "bootstrap_indices",
+    "cosine_similarity",
+    "coverage_gains",
+    "greedy_max_cover",
+    "representativeness",
+]
+
+
+def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy Generator or an int seed, got {type(rng).__name__}")
+
+
+def bootstrap_indices(n: int, k: int, rng: np.random.Generator | int | None) -> list[np.ndarray]:
+    """``k`` bootstrap resamples (size ``n``, with replacement) of indices ``0..n-1``.
+
+    Each resample holds at least 2 distinct images when ``n >= 2`` (a degenerate draw of one
+    image repeated is drawn again), so no suggestive FCN trains on a single image. Pass a seeded
+    Generator (or an int seed) for reproducible ensembles.
+    """
+    n = int(n)
+    k = int(k)
+    if n < 1:
+        raise ValueError(f"cannot bootstrap from {n} images: need at least 1")
+    if k < 0:
+        raise ValueError(f"number of resamples must be >= 0, got {k}")
+    gen = _rng(rng)
+    out: list[np.ndarray] = []
+    for _ in range(k):
+        while True:
+            idx = gen.integers(0, n, size=n, dtype=np.int64)
+            if n < 2 or np.any(idx != idx[0]):
+                break
+        out.append(idx)
+    return out
+
+
+def _as_2d(x: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr.reshape(0, 0) if arr.size == 0 else arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a (n, d) array of descriptors, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Matrix of cosines, shape (len(a), len(b)); a zero vector has similarity 0 to everything.
+
+    1-D inputs count as one descriptor. Values are clipped to [-1, 1] against rounding.
+    """
+    a2 = _as_2d(a, "a")
+    b2 = _as_2d(b, "b")
+    if a2.shape[0] == 0 or b2.shape[0] == 0:
+        return np.zeros((a2.shape[0], b2.shape[0]))
+    if a2.shape[1] != b2.shape[1]:
+        raise ValueError(f"descriptor lengths differ: {a2.shape[1]} vs {b2.shape[1]}")
+    return np.clip(_unit_rows(a2) @ _unit_rows(b2).T, -1.0, 1.0)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero); pre-scaled by max|x| against under/overflow."""
+    scale = np.abs(x).max(axis=1, keepdims=True)
+    y = np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
+    norm = np.linalg.norm(y, axis=1, keepdims=True)
+    return np.divide(y, norm, out=np.zeros_like(y), where=norm > 0)
+
+
+def representativeness(selected_desc: np.ndarray, pool_desc: np.ndarray) -> float:
+    """F(S_a) = sum over pool of max(0, max over selected of cos); 0 for an empty selection."""
+    pool = _as_2d(pool_desc, "pool_desc")
+    sel = np.asarray(selected_desc, dtype=np.float64)
+    if sel.size == 0 or pool.shape[0] == 0:
+        return 0.0
+    sim = cosine_similarity(sel, pool)
+    return float(np.maximum(sim.max(axis=0), 0.0).sum())
+
+
+def coverage_gains(
+    candidate_desc: np.ndarray, pool_desc: np.ndarray, selected: Sequence[int] = ()
+) -> np.ndarray:
+    """Marginal gain F(selected + {c}) - F(selected) of every candidate c (0 for selected ones).
+
+    Lets a GUI show how much each remaining candidate would still add.
+    """
+    sim = cosine_similarity(candidate_desc, pool_desc)
+    cover = np.zeros(sim.shape[1])
+    sel = [int(i) for i in selected]
+    if sel:
+        cover = np.maximum(sim[sel].max(axis=0), 0.0)
+    return np.maximum(sim - cover[None, :], 0.0).sum(axis=1)
+
+
+def greedy_max_cover(candidate_desc: np.ndarray, pool_desc: np.ndarray, k: int) -> list[int]:
+    """Greedy max-cover: indices into ``candidate_desc`` in the order they were picked.
+
+    Each step adds the candidate with the largest marginal gain in F (vectorised over all
+    candidates and pool images); ties go to the lowest index. ``k`` larger than the number of
+    candidates returns all of them, still in greedy order.
+    """
+    sim = cosine_similarity(candidate_desc, pool_desc)
+    n_cand = sim.shape[0]
+    k = min(int(k), n_cand)
+    if k <= 0:
+        return []
+    cover = np.zeros(sim.shape[1])
+    taken = np.zeros(n_cand, dtype=bool)
+    chosen: list[int] = []
+    for _ in range(k):
+        gains = np.maximum(sim - cover[None, :], 0.0).sum(axis=1)
+        gains[taken] = -np.inf
+        best = int(np.argmax(gains))  # first maximum = lowest index
+        chosen.append(best)
+        taken[best] = True
+        cover = np.maximum(cover, sim[best])
+    return chosen

@@ -1,0 +1,46 @@
+"""Fixtures for the Qt building-block tests: leak-checked runners, no stray loader threads."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+try:  # without a Qt binding the GUI tests are not collected at all (core-only installs)
+    import qtpy  # noqa: F401
+    from qtpy.QtWidgets import QApplication  # noqa: F401
+except Exception:  # noqa: BLE001 - any import failure means "no usable Qt here"
+    collect_ignore_glob = ["test_*.py"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/gui/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.gui)
+
+
+@pytest.fixture
+def runner(qtbot):
+    """A JobRunner that is checked to be idle (thread ended) at the end of the test."""
+    from qsa_gui._qt.runner import JobRunner
+
+    r = JobRunner()
+    yield r
+    r.cancel()
+    assert r.wait_idle(10.0), "job thread did not stop within 10 s"
+    assert not r._thread.isRunning()
+    r.deleteLater()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_python_threads():
+    """Thumbnail loader threads must end once their queue is drained."""
+    yield
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        alive = [t for t in threading.enumerate() if t.name == "qsa-thumbnails" and t.is_alive()]
+        if not alive:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"leaked thumbnail threads: {alive}")

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from qsa_gui.core.selection import greedy_max_cover
+from qsa_gui.core.suggest import (
+    PoolScores,
+    appearance_descriptor,
+    image_uncertainty,
+    predictive_entropy,
+    select,
+)
+
+
+def _scores(n=12, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return PoolScores([f"img_{i}" for i in range(n)], rng.random(n), rng.random((n, d)))
+
+
+def test_uncertainty_is_mean_pixel_std_across_models():
+    probs = np.stack([np.zeros((4, 4)), np.ones((4, 4))])  # two models disagree everywhere
+    assert image_uncertainty(probs) == pytest.approx(0.5)
+    assert image_uncertainty(np.full((5, 3, 3), 0.7)) == 0.0
+
+
+def test_entropy_peaks_at_one_half():
+    assert predictive_entropy(np.full((3, 3), 0.5)) == pytest.approx(1.0)
+    assert predictive_entropy(np.zeros((3, 3))) < 1e-3
+
+
+def test_qsa_picks_from_top_uncertain_then_max_cover():
+    s = _scores()
+    k = 3
+    picked = select("qsa", s, k)
+    top = set(np.argsort(-s.uncertainty)[: 2 * k])
+    idx = [s.ids.index(p.image_id) for p in picked]
+    assert set(idx) <= top
+    cand = np.argsort(-s.uncertainty, kind="stable")[: 2 * k]
+    expect = [int(cand[j]) for j in greedy_max_cover(s.descriptors[cand], s.descriptors, k)]
+    assert idx == expect
+    assert [p.rank for p in picked] == [1, 2, 3]
+
+
+def test_uncertainty_and_random_strategies():
+    s = _scores()
+    unc = select("uncertainty", s, 4)
+    assert [s.ids.index(p.image_id) for p in unc] == list(np.argsort(-s.uncertainty)[:4])
+    r1 = select("random", s, 4, seed=3)
+    r2 = select("random", s, 4, seed=3)
+    assert r1 == r2 and len({p.image_id for p in r1}) == 4
+
+
+def test_k_is_clamped_and_bad_strategy_rejected():
+    s = _scores(n=3)
+    assert len(select("qsa", s, 10)) == 3
+    assert select("qsa", s, 0) == []
+    with pytest.raises(ValueError, match="unknown strategy"):
+        select("best", s, 1)
+
+
+def test_appearance_descriptor_separates_different_images():
+    rng = np.random.default_rng(0)
+    pink = np.clip(np.array([0.9, 0.6, 0.8]) + 0.02 * rng.standard_normal((64, 64, 3)), 0, 1)
+    blue = np.clip(np.array([0.3, 0.3, 0.7]) + 0.02 * rng.standard_normal((64, 64, 3)), 0, 1)
+    a, b = appearance_descriptor(pink), appearance_descriptor(blue)
+    assert a.sum() == pytest.approx(1.0)
+    cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+    assert cos < 0.5
