@@ -35,7 +35,11 @@ class TerminalProgress:
         frac = min(max(event.fraction, 0.0), 1.0)
         eta = EtaEstimator.format(self.eta.eta(frac))
         metrics = " ".join(f"{k} {v:.3g}" for k, v in list(event.metrics.items())[:3])
-        text = f"{event.stage}" + (f" — {event.message}" if event.message else "") + (f" [{metrics}]" if metrics else "")
+        text = (
+            f"{event.stage}"
+            + (f" — {event.message}" if event.message else "")
+            + (f" [{metrics}]" if metrics else "")
+        )
         if self.tty:
             filled = int(round(frac * self.width))
             bar = "█" * filled + "·" * (self.width - filled)
@@ -105,8 +109,13 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             out.extend(
-                sorted(f for f in p.iterdir() if f.is_file() and "".join(f.suffixes[-2:]).lower() in SUPPORTED_SUFFIXES
-                       or f.suffix.lower() in SUPPORTED_SUFFIXES)
+                sorted(
+                    f
+                    for f in p.iterdir()
+                    if f.is_file()
+                    and "".join(f.suffixes[-2:]).lower() in SUPPORTED_SUFFIXES
+                    or f.suffix.lower() in SUPPORTED_SUFFIXES
+                )
             )
         else:
             out.append(p)
@@ -121,11 +130,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
             ds = read_glas_folder(args.glas)
             reports = [
-                project.import_images([i.image_path for i in ds.train], labels={str(i.image_path): str(i.label_path) for i in ds.train if i.label_path} if args.with_labels else None),
+                project.import_images(
+                    [i.image_path for i in ds.train],
+                    labels={str(i.image_path): str(i.label_path) for i in ds.train if i.label_path}
+                    if args.with_labels
+                    else None,
+                ),
                 project.import_images(
                     [i.image_path for i in ds.test_a + ds.test_b],
                     split="test",
-                    labels={str(i.image_path): str(i.label_path) for i in ds.test_a + ds.test_b if i.label_path},
+                    labels={
+                        str(i.image_path): str(i.label_path) for i in ds.test_a + ds.test_b if i.label_path
+                    },
                 ),
             ]
         else:
@@ -138,7 +154,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                         break
             reports = [
                 project.import_images(
-                    _expand(args.paths), copy=not args.no_copy, split="test" if args.test else "pool", labels=labels
+                    _expand(args.paths),
+                    copy=not args.no_copy,
+                    split="test" if args.test else "pool",
+                    labels=labels,
                 )
             ]
     added = sum(len(r.added) for r in reports)
@@ -180,7 +199,9 @@ def cmd_label(args: argparse.Namespace) -> int:
         rec = _find_image(project, args.image)
         labels = read_labels(args.labels, expected_shape=tuple(rec.shape))
         project.save_labels(rec.id, labels, done=not args.draft, user=args.user)
-        print(f"{rec.id} ({rec.name}): {int(labels.max())} objects saved, status {project.image(rec.id).status}")
+        print(
+            f"{rec.id} ({rec.name}): {int(labels.max())} objects saved, status {project.image(rec.id).status}"
+        )
     return 0
 
 
@@ -222,7 +243,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"model {v.version}: {v.reason}")
         print(f"  held-out metrics: {m}")
         if result.previous_metrics:
-            print(f"  current model on the same images: { {k: round(x, 4) for k, x in result.previous_metrics.items()} }")
+            old = {k: round(x, 4) for k, x in result.previous_metrics.items()}
+            print(f"  current model on the same images: {old}")
     return 0
 
 
@@ -243,7 +265,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     project = _open(args.project)
     with project:
-        metrics = _drive(lambda c: evaluate_job(project, args.split, project_settings(project), c), args.quiet)
+        metrics = _drive(
+            lambda c: evaluate_job(project, args.split, project_settings(project), c), args.quiet
+        )
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -289,19 +313,91 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     result = _drive(lambda c: demo_job(config, c), args.quiet)
     print()
+    st = config.settings
     print(
-        f"qsa demo{' --quick' if args.quick else ''}: {config.n_pool} pool + {config.n_test} held-out test images "
-        f"({config.image_size}x{config.image_size}), preset {config.settings.preset}, "
-        f"{config.settings.ensemble_size} suggestive FCNs at {config.settings.ensemble_bits or 'float'} bits, "
-        f"segmentation FCN at {config.settings.seg_bits or 'float'} bits"
+        f"qsa demo{' --quick' if args.quick else ''}: {config.n_pool} pool + {config.n_test} held-out test "
+        f"images ({config.image_size}x{config.image_size}), preset {st.preset}, {st.ensemble_size} "
+        f"suggestive FCNs at {st.ensemble_bits or 'float'} bits, "
+        f"segmentation FCN at {st.seg_bits or 'float'} bits"
     )
-    print("object F1 / object Dice (higher is better) / object Hausdorff (px, lower is better) on the test set")
+    print(
+        "object F1 / object Dice (higher is better) / object Hausdorff (px, lower is better) on the test set"
+    )
     print(result.table())
     print(f"total {time.monotonic() - t0:.0f} s")
     if args.json:
         from dataclasses import asdict
 
         Path(args.json).write_text(json.dumps([asdict(r) for r in result.rows], indent=2))
+    return 0
+
+
+PAPER_TABLE = {
+    # method.md: object F1 / object Dice / object Hausdorff on GlaS Test A | Test B
+    "SA, 100% data (paper)": (0.921, 0.855, 0.904, 0.858, 44.736, 96.976),
+    "QSA+QNT 7 bit, 5 seg FCNs (paper, approx.)": (0.930, 0.862, 0.914, 0.859, 41.8, 97.4),
+}
+
+
+def cmd_glas(args: argparse.Namespace) -> int:
+    """Reproduce the paper's GlaS table: QSA to 50% of the training set, evaluated on Test A and B."""
+    from .core.demo import active_learning_job
+    from .core.io import load_rgb, read_glas_folder, read_labels
+    from .core.settings import Settings
+
+    ds = read_glas_folder(args.folder)
+    train = [i for i in ds.train if i.label_path is not None]
+    if not train or not ds.test_a or not ds.test_b:
+        raise QSAError(f"{args.folder}: need annotated train, testA and testB images (GlaS layout)")
+
+    def load(items):
+        return [load_rgb(i.image_path) for i in items], [
+            read_labels(i.label_path, expected_shape=None) for i in items
+        ]
+
+    pool_images, pool_labels = load(train)
+    tests = {"Test A": load(ds.test_a), "Test B": load(ds.test_b)}
+    settings = Settings(
+        preset=args.preset,
+        ensemble_size=5,
+        seg_models=args.seg_models,
+        iterations=args.iterations,
+        ensemble_iterations=args.iterations,
+        inq_iterations=max(1, args.iterations // 5),
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        tile=512,
+        overlap=64,
+        seed=args.seed or 0,
+        device=args.device,
+    )
+    strategies = tuple(s.strip() for s in args.strategies.split(","))
+    fractions = tuple(float(f) for f in args.fractions.split(","))
+    rows = _drive(
+        lambda c: active_learning_job(
+            pool_images, pool_labels, tests, fractions, strategies, settings, seed=settings.seed, cancel=c
+        ),
+        args.quiet,
+    )
+    print(f"{'method':<44} {'F1 A':>6} {'F1 B':>6} {'Dice A':>7} {'Dice B':>7} {'Haus A':>7} {'Haus B':>7}")
+    for name, v in PAPER_TABLE.items():
+        print(f"{name:<44} {v[0]:6.3f} {v[1]:6.3f} {v[2]:7.3f} {v[3]:7.3f} {v[4]:7.2f} {v[5]:7.2f}")
+    final = {}
+    for r in rows:
+        final[(r.strategy, r.test_set)] = r  # the last round of each strategy wins
+    for strategy in strategies:
+        a, b = final.get((strategy, "Test A")), final.get((strategy, "Test B"))
+        if a is None or b is None:
+            continue
+        name = f"{strategy} {a.fraction:.0%} labelled (this run)"
+        print(
+            f"{name:<44} {a.object_f1:6.3f} {b.object_f1:6.3f} {a.object_dice:7.3f} {b.object_dice:7.3f} "
+            f"{a.object_hausdorff:7.2f} {b.object_hausdorff:7.2f}"
+        )
+    if args.json:
+        from dataclasses import asdict
+
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2))
     return 0
 
 
@@ -320,9 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def knobs(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--preset", choices=["tiny", "small", "paper"], help="model width preset")
-        sp.add_argument("--ensemble-bits", dest="ensemble_bits", help="INQ bits of the suggestive FCNs, or 'float'")
+        sp.add_argument(
+            "--ensemble-bits", dest="ensemble_bits", help="INQ bits of the suggestive FCNs, or 'float'"
+        )
         sp.add_argument("--seg-bits", dest="seg_bits", help="INQ bits of the segmentation FCN, or 'float'")
-        sp.add_argument("--ensemble-size", dest="ensemble_size", type=int, help="number of suggestive FCNs (K)")
+        sp.add_argument(
+            "--ensemble-size", dest="ensemble_size", type=int, help="number of suggestive FCNs (K)"
+        )
         sp.add_argument("--iterations", type=int, help="training iterations per model")
         sp.add_argument("--seed", type=int)
         sp.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
@@ -341,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--test", action="store_true", help="import as held-out test images (need --labels)")
     sp.add_argument("--no-copy", action="store_true", help="reference the files instead of copying them")
     sp.add_argument("--glas", help="a GlaS challenge folder: train as the pool, testA/testB as test sets")
-    sp.add_argument("--with-labels", action="store_true", help="with --glas: import the train annotations too")
+    sp.add_argument(
+        "--with-labels", action="store_true", help="with --glas: import the train annotations too"
+    )
 
     sp = add("status", cmd_status, "show every image's status and the latest suggestions (label-status)")
     sp.add_argument("project")
@@ -385,7 +487,23 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int)
     sp.add_argument("--strategies", help="comma-separated, e.g. qsa,random,uncertainty,mc_dropout,sa")
     sp.add_argument("--json", help="also write the table rows as JSON here")
-    sp.add_argument("--write-project", metavar="FOLDER", help="instead: write a demo project folder to open in the GUI")
+    sp.add_argument(
+        "--write-project", metavar="FOLDER", help="instead: write a demo project folder to open in the GUI"
+    )
+    sp.add_argument("-q", "--quiet", action="store_true")
+
+    sp = add("glas", cmd_glas, "reproduce the paper's GlaS table from a GlaS challenge folder (GPU advised)")
+    sp.add_argument("folder", help="folder with train_N.bmp, train_N_anno.bmp, testA_*, testB_*, Grade.csv")
+    sp.add_argument("--preset", default="paper", choices=["tiny", "small", "paper"])
+    sp.add_argument("--strategies", default="qsa,full", help="e.g. qsa,random,full (full = 100%% reference)")
+    sp.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5")
+    sp.add_argument("--iterations", type=int, default=4000)
+    sp.add_argument("--patch-size", dest="patch_size", type=int, default=448)
+    sp.add_argument("--batch-size", dest="batch_size", type=int, default=8)
+    sp.add_argument("--seg-models", dest="seg_models", type=int, default=5)
+    sp.add_argument("--seed", type=int)
+    sp.add_argument("--device")
+    sp.add_argument("--json")
     sp.add_argument("-q", "--quiet", action="store_true")
     return p
 

@@ -53,8 +53,16 @@ def test_supported_suffixes_match_contract():
 
 @pytest.mark.parametrize(
     "shape,dtype",
-    [((9, 7), np.uint8), ((9, 7, 3), np.uint8), ((9, 7, 4), np.uint8), ((9, 7, 2), np.uint8),
-     ((9, 7), np.uint16), ((9, 7, 3), np.uint16), ((1, 1), np.uint8), ((1, 1, 3), np.uint16)],
+    [
+        ((9, 7), np.uint8),
+        ((9, 7, 3), np.uint8),
+        ((9, 7, 4), np.uint8),
+        ((9, 7, 2), np.uint8),
+        ((9, 7), np.uint16),
+        ((9, 7, 3), np.uint16),
+        ((1, 1), np.uint8),
+        ((1, 1, 3), np.uint16),
+    ],
 )
 def test_png_round_trip_exact(tmp_path, shape, dtype):
     a = _rand(shape, dtype)
@@ -67,9 +75,15 @@ def test_png_round_trip_exact(tmp_path, shape, dtype):
 
 @pytest.mark.parametrize(
     "shape,dtype,photometric",
-    [((8, 6), np.uint8, "minisblack"), ((8, 6, 3), np.uint8, "rgb"), ((8, 6, 3), np.uint16, "rgb"),
-     ((8, 6), np.uint16, "minisblack"), ((8, 6), np.float32, "minisblack"), ((8, 6, 4), np.uint8, "rgb"),
-     ((1, 1), np.uint8, "minisblack")],
+    [
+        ((8, 6), np.uint8, "minisblack"),
+        ((8, 6, 3), np.uint8, "rgb"),
+        ((8, 6, 3), np.uint16, "rgb"),
+        ((8, 6), np.uint16, "minisblack"),
+        ((8, 6), np.float32, "minisblack"),
+        ((8, 6, 4), np.uint8, "rgb"),
+        ((1, 1), np.uint8, "minisblack"),
+    ],
 )
 def test_tiff_round_trip_exact(tmp_path, shape, dtype, photometric):
     a = RNG.random(shape).astype(dtype) if dtype == np.float32 else _rand(shape, dtype)
@@ -275,7 +289,9 @@ def test_zero_size_tiff_is_refused(tmp_path):
 # ------------------------------------------------------------------ labels
 
 
-@pytest.mark.parametrize("maxid,dtype", [(7, np.uint16), (65535, np.uint16), (65536, np.uint32), (2**31 - 1, np.uint32)])
+@pytest.mark.parametrize(
+    "maxid,dtype", [(7, np.uint16), (65535, np.uint16), (65536, np.uint32), (2**31 - 1, np.uint32)]
+)
 def test_labels_round_trip_exact(tmp_path, maxid, dtype):
     lab = RNG.integers(0, 50, (33, 21)).astype(np.int64)
     lab[3, 4] = maxid
@@ -372,8 +388,19 @@ GRADE_CSV = (
 
 
 def test_glas_folder(tmp_path):
-    names = ["train_1", "train_1_anno", "train_10", "train_10_anno", "train_2", "train_2_anno",
-             "testA_1", "testA_1_anno", "testB_2", "testB_2_anno", "train_3"]
+    names = [
+        "train_1",
+        "train_1_anno",
+        "train_10",
+        "train_10_anno",
+        "train_2",
+        "train_2_anno",
+        "testA_1",
+        "testA_1_anno",
+        "testB_2",
+        "testB_2_anno",
+        "train_3",
+    ]
     root = _glas(tmp_path, names, GRADE_CSV)
     (root / "notes.txt").write_text("ignored")
     ds = read_glas_folder(root)
@@ -416,7 +443,10 @@ def test_glas_folder_orphan_anno_and_bad_grade(tmp_path):
 # ------------------------------------------------------------------ property test
 
 _arrays = st.one_of(
-    hnp.arrays(st.sampled_from([np.uint8, np.uint16]), hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12)),
+    hnp.arrays(
+        st.sampled_from([np.uint8, np.uint16]),
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+    ),
     hnp.arrays(
         st.sampled_from([np.uint8, np.uint16]),
         st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(3)),
@@ -452,8 +482,14 @@ DATA = _shared_data()
 
 
 @pytest.mark.skipif(DATA is None, reason="shared/data/he not available")
-@pytest.mark.parametrize("name,shape", [("tumour_1000.png", (1000, 1000, 3)), ("histo_300x500.jpg", (300, 500, 3)),
-                                        ("skin.tif", (960, 1280, 3))])
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("tumour_1000.png", (1000, 1000, 3)),
+        ("histo_300x500.jpg", (300, 500, 3)),
+        ("skin.tif", (960, 1280, 3)),
+    ],
+)
 def test_real_he_images(name, shape):
     p = DATA / "he" / name
     a = read_image(p)

@@ -174,7 +174,7 @@ def test_mc_dropout_activates_only_dropout_and_restores_modes() -> None:
     with mc_dropout(model):
         pass
     assert not any(m.training for m in model.modules())
-    assert not getattr(model, "_qsa_mc_dropout")
+    assert not model._qsa_mc_dropout
 
 
 def test_predict_tiled_is_deterministic_outside_mc_dropout_and_sampled_inside() -> None:
@@ -327,7 +327,7 @@ def test_save_load_quantized_round_trip(tmp_path) -> None:
     save_fcn(path, model, bits=5, meta={})
     loaded, meta = load_fcn(path, device="cpu")
     assert "config" in meta
-    for (name, p), (_, q) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, p), (_, q) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(p, q), name
 
 

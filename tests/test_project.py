@@ -150,7 +150,7 @@ def test_create_open_round_trip_restores_everything(tmp_path: Path, src: list[Pa
         assert q.image("img_0002").path == "images/img_0002.tif" and q.image("img_0002").name == "gland_1.tif"
         assert q.image("img_0003").suggestion == {
             "round": 1,
-            "rank": 0,
+            "rank": 1,
             "uncertainty": 0.5,
             "representativeness": 0.25,
             "strategy": "qsa",

@@ -30,7 +30,7 @@ def touching_pairs(labels: np.ndarray) -> set[tuple[int, int]]:
     for a, b in ((labels[:, 1:], labels[:, :-1]), (labels[1:], labels[:-1])):
         m = (a > 0) & (b > 0) & (a != b)
         lo, hi = np.minimum(a[m], b[m]), np.maximum(a[m], b[m])
-        pairs |= set(zip(lo.tolist(), hi.tolist()))
+        pairs |= set(zip(lo.tolist(), hi.tolist(), strict=True))
     return pairs
 
 
@@ -161,7 +161,7 @@ def test_generate_dataset():
     assert len({s.seed for s in ds}) == 10
     assert all(s.image.shape == (64, 80, 3) for s in ds)
     again = generate_dataset(10, seed=4, size=(64, 80), malignant_fraction=0.3, n_stain_styles=3)
-    for a, b in zip(ds, again):
+    for a, b in zip(ds, again, strict=True):
         np.testing.assert_array_equal(a.image, b.image)
     # every sample can be regenerated alone from what it records
     s = ds[7]

@@ -148,7 +148,7 @@ def test_loss_decreases(trained) -> None:
     _, result, _ = trained
     hist = result.loss_history
     assert len(hist) == result.iterations_done == 150
-    assert np.mean(hist[-10:]) < 0.6 * np.mean(hist[:10])
+    assert np.mean(hist[-10:]) < 0.5 * np.mean(hist[:10])
     assert result.final_loss == pytest.approx(float(np.mean(hist[-10:])))
     assert result.bits is None and result.seconds > 0
 
@@ -160,7 +160,7 @@ def test_tiny_model_segments_held_out_discs(trained) -> None:
     pred = predict_tiled(model, img, tile=64, overlap=16)
     seg, gt = pred.gland > 0.5, lab > 0
     dice = 2 * (seg & gt).sum() / (seg.sum() + gt.sum())
-    assert dice > 0.7
+    assert dice > 0.85
 
 
 def test_progress_events(trained) -> None:
@@ -182,7 +182,7 @@ def test_same_seed_same_losses_and_weights() -> None:
         result = run_job(train_fcn(model, images, labels, cfg))
         runs.append((result.loss_history, [p.detach().clone() for p in model.parameters()]))
     assert runs[0][0] == runs[1][0]
-    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
     other = run_job(train_fcn(_fresh(3), images, labels, TrainConfig(iterations=6, seed=8, **FAST)))
     assert other.loss_history != runs[0][0]
 
@@ -268,5 +268,12 @@ def test_inq_training_ends_fully_quantized_on_grid(tmp_path, monkeypatch) -> Non
     path = tmp_path / "q.qsam"
     save_fcn(path, model, bits=5, meta={})
     loaded, _ = load_fcn(path, device="cpu")
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_rejects_batchnorm_batches_with_one_value_per_channel() -> None:
+    images, labels = _dataset(1)
+    cfg = TrainConfig(iterations=1, batch_size=1, patch_size=4, device="cpu")  # tiny: 1x1 at the bottom
+    with pytest.raises(ValueError, match="BatchNorm"):
+        run_job(train_fcn(_fresh(), images, labels, cfg))

@@ -576,14 +576,22 @@ class GalleryDelegate(QStyledItemDelegate):
         # thumbnail, centred in a square frame
         t = self.thumbnail_size
         frame = QRectF(rect.center().x() - t / 2, rect.top() + self.PAD - 2, t, t)
-        painter.fillRect(frame, QColor(0, 0, 0, 38))
         image = index.data(THUMBNAIL_ROLE)
         if isinstance(image, QImage) and not image.isNull():
             scale = min(t / image.width(), t / image.height())
             w, h = image.width() * scale, image.height() * scale
-            target = QRectF(frame.center().x() - w / 2, frame.center().y() - h / 2, w, h)
-            painter.drawImage(target, image)
+            picture = QRectF(frame.center().x() - w / 2, frame.center().y() - h / 2, w, h)
+            painter.drawImage(picture, image)
+            edge = QColor(palette.color(QPalette.ColorRole.Text))
+            edge.setAlpha(40)
+            painter.setPen(QPen(edge, 1))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(picture.adjusted(0.5, 0.5, -0.5, -0.5))
         else:
+            picture = frame
+            placeholder = QColor(palette.color(QPalette.ColorRole.Text))
+            placeholder.setAlpha(22)
+            painter.fillRect(frame, placeholder)
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.setFont(self._small_font(option.font))
             text = "no preview" if index.data(THUMBNAIL_STATE_ROLE) == "missing" else "loading…"
@@ -591,11 +599,10 @@ class GalleryDelegate(QStyledItemDelegate):
 
         small = self._small_font(option.font)
         if rank is not None:
-            self._draw_badge(
-                painter, frame, f"#{rank}", accent if highlight else QColor("#8c8c8c"), option.font
-            )
+            badge_colour = accent if highlight else QColor("#8c8c8c")
+            self._draw_badge(painter, picture, f"#{rank}", badge_colour, option.font)
         if index.data(SPLIT_ROLE) == "test":
-            self._draw_tag(painter, frame, "test", small)
+            self._draw_tag(painter, picture, "test", small)
 
         # name
         name_h, chip_h, small_h = self._line_heights(option.font)
@@ -754,7 +761,9 @@ class GalleryWidget(QWidget):
 
     def update_record(self, record: Any) -> bool:
         """Refresh one tile (status, suggestion, ...); False if its id is not shown."""
-        return self.model.update_record(record)
+        ok = self.model.update_record(record)
+        self._update_count()
+        return ok
 
     def select(self, image_id: str) -> bool:
         """Make ``image_id`` current and scroll to it; switches the filter to All if it hides it."""

@@ -295,6 +295,15 @@ class LiveLossPlot(QWidget):
         (self.raw_line,) = self.axes.plot([], [], color="#1f6fb4", alpha=0.3, linewidth=1)
         (self.smooth_line,) = self.axes.plot([], [], color="#1f6fb4", linewidth=1.8)
         self.title = self.axes.set_title("training loss", fontsize=8, loc="left")
+        self.placeholder = self.axes.text(
+            0.5,
+            0.5,
+            "no training running",
+            ha="center",
+            va="center",
+            fontsize=8,
+            transform=self.axes.transAxes,
+        )
         self.figure.subplots_adjust(left=0.09, right=0.90, top=0.80, bottom=0.22)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -327,6 +336,9 @@ class LiveLossPlot(QWidget):
         self.figure.set_facecolor(bg)
         _style_axes(self.axes, fg, grid)
         self.axes.tick_params(labelsize=7)
+        self.title.set_color(fg)
+        self.placeholder.set_color(fg)
+        self.placeholder.set_alpha(0.6)
         self.axes.grid(True, color=grid, alpha=0.3, linewidth=0.6)
 
     def _redraw(self) -> None:
@@ -349,6 +361,11 @@ class LiveLossPlot(QWidget):
             self.raw_line.set_data([], [])
             self.smooth_line.set_data([], [])
             self.title.set_text("training loss")
+            self.axes.set_xlim(0.0, 1.0)
+            self.axes.set_ylim(0.0, 1.0)
+        has_data = bool(len(y))
+        self.axes.tick_params(labelbottom=has_data, labelleft=has_data, length=3.5 if has_data else 0)
+        self.placeholder.set_visible(not has_data)
         self.canvas.draw_idle()
 
 

@@ -35,8 +35,14 @@ class DemoConfig:
     seed: int = 0
     settings: Settings = field(
         default_factory=lambda: Settings(
-            preset="small", ensemble_size=5, iterations=160, ensemble_iterations=70,
-            inq_iterations=20, batch_size=8, patch_size=96, tile=192,
+            preset="small",
+            ensemble_size=5,
+            iterations=160,
+            ensemble_iterations=70,
+            inq_iterations=20,
+            batch_size=8,
+            patch_size=96,
+            tile=192,
         )
     )
 
@@ -49,8 +55,14 @@ class DemoConfig:
             fractions=(0.1, 0.3, 0.5),
             seed=seed,
             settings=Settings(
-                preset="tiny", ensemble_size=3, iterations=60, ensemble_iterations=25,
-                inq_iterations=8, batch_size=4, patch_size=64, tile=128,
+                preset="tiny",
+                ensemble_size=3,
+                iterations=60,
+                ensemble_iterations=25,
+                inq_iterations=8,
+                batch_size=4,
+                patch_size=64,
+                tile=128,
             ),
         )
 
@@ -66,6 +78,7 @@ class DemoRow:
     object_hausdorff: float
     pixel_dice: float
     seconds: float
+    test_set: str = "test"
 
 
 @dataclass
@@ -78,9 +91,7 @@ class DemoResult:
         strategies = list(dict.fromkeys(r.strategy for r in self.rows))
         by = {(r.strategy, r.round): r for r in self.rows}
         rounds = sorted({r.round for r in self.rows})
-        head = f"{'round':>5} {'labelled':>9} " + " ".join(
-            f"| {s.upper():^26}" for s in strategies
-        )
+        head = f"{'round':>5} {'labelled':>9} " + " ".join(f"| {s.upper():^26}" for s in strategies)
         sub = f"{'':>5} {'':>9} " + " ".join(f"| {'F1':>7} {'Dice':>7} {'Haus':>8}  " for _ in strategies)
         lines = [head, sub, "-" * len(sub)]
         for rnd in rounds:
@@ -104,7 +115,6 @@ def _as_arrays(samples: Sequence[GlandSample]) -> tuple[list[np.ndarray], list[n
 def demo_job(config: DemoConfig | None = None, cancel: CancelToken | None = None) -> Job[DemoResult]:
     """Run the whole loop for each strategy and measure every round on the held-out test set."""
     config = config or DemoConfig()
-    settings = config.settings
     yield Progress("generating glands", 0.0, f"{config.n_pool} pool + {config.n_test} test images")
     data = generate_dataset(
         config.n_pool + config.n_test,
@@ -113,29 +123,73 @@ def demo_job(config: DemoConfig | None = None, cancel: CancelToken | None = None
         malignant_fraction=config.malignant_fraction,
     )
     pool_images, pool_labels = _as_arrays(data[: config.n_pool])
-    test_images, test_labels = _as_arrays(data[config.n_pool :])
-    ids = [f"pool_{i:03d}" for i in range(config.n_pool)]
-    counts = [max(1, int(round(f * config.n_pool))) for f in config.fractions]
-    rng = np.random.default_rng(config.seed)
-    initial = sorted(int(i) for i in rng.choice(config.n_pool, size=counts[0], replace=False))
+    test = _as_arrays(data[config.n_pool :])
+    rows = yield from sub_job(
+        active_learning_job(
+            pool_images,
+            pool_labels,
+            {"test": test},
+            config.fractions,
+            config.strategies,
+            config.settings,
+            seed=config.seed,
+            cancel=cancel,
+        ),
+        0.01,
+        1.0,
+    )
+    return DemoResult(config, rows)
+
+
+def active_learning_job(
+    pool_images: Sequence[np.ndarray],
+    pool_labels: Sequence[np.ndarray],
+    test_sets: dict[str, tuple[Sequence[np.ndarray], Sequence[np.ndarray]]],
+    fractions: Sequence[float],
+    strategies: Sequence[str],
+    settings: Settings,
+    *,
+    seed: int = 0,
+    cancel: CancelToken | None = None,
+) -> Job[list[DemoRow]]:
+    """Simulated annotation: the ground truth answers every suggestion; test sets are never seen.
+
+    Every strategy starts from the same random labelled set of ``fractions[0]`` of the pool and
+    is measured after each round on every test set (one row per strategy, round and test set).
+    A strategy named ``full`` trains once on the whole pool: the 100%-labelled reference.
+    """
+    n_pool = len(pool_images)
+    counts = [max(1, int(round(f * n_pool))) for f in fractions]
+    rng = np.random.default_rng(seed)
+    initial = sorted(int(i) for i in rng.choice(n_pool, size=counts[0], replace=False))
+    ids = [f"pool_{i:03d}" for i in range(n_pool)]
     rows: list[DemoRow] = []
-    n_strat = len(config.strategies)
-    for si, strategy in enumerate(config.strategies):
-        labelled = list(initial)
-        for rnd, target in enumerate(counts):
+    n_strat = len(strategies)
+    for si, strategy in enumerate(strategies):
+        plan = [n_pool] if strategy == "full" else counts
+        labelled = list(range(n_pool)) if strategy == "full" else list(initial)
+        for rnd, target in enumerate(plan):
             check(cancel)
-            lo = (si + rnd / len(counts)) / n_strat
-            hi = (si + (rnd + 1) / len(counts)) / n_strat
+            lo = (si + rnd / len(plan)) / n_strat
+            hi = (si + (rnd + 1) / len(plan)) / n_strat
+            name = "100% reference" if strategy == "full" else f"{strategy} round {rnd + 1}"
             t0 = time.monotonic()
             if len(labelled) < target:
                 new = yield from sub_job(
                     _suggest_in_memory(
-                        strategy, settings, pool_images, pool_labels, labelled, ids,
-                        target - len(labelled), cancel, seed=config.seed + rnd,
+                        strategy,
+                        settings,
+                        list(pool_images),
+                        list(pool_labels),
+                        labelled,
+                        ids,
+                        target - len(labelled),
+                        cancel,
+                        seed=seed + rnd,
                     ),
                     lo,
                     lo + 0.5 * (hi - lo),
-                    stage_prefix=f"{strategy} round {rnd + 1}: ",
+                    stage_prefix=f"{name}: ",
                 )
                 labelled.extend(new)
             seg = yield from sub_job(
@@ -147,34 +201,37 @@ def demo_job(config: DemoConfig | None = None, cancel: CancelToken | None = None
                 ),
                 lo + 0.5 * (hi - lo),
                 lo + 0.9 * (hi - lo),
-                stage_prefix=f"{strategy} round {rnd + 1}: segmentation ",
+                stage_prefix=f"{name}: segmentation ",
             )
-            metrics = yield from sub_job(
-                evaluate_segmenter(seg, test_images, test_labels, device=settings.device, cancel=cancel),
-                lo + 0.9 * (hi - lo),
-                hi,
-                stage_prefix=f"{strategy} round {rnd + 1}: test ",
-            )
-            rows.append(
-                DemoRow(
-                    strategy=strategy,
-                    round=rnd + 1,
-                    n_labelled=len(labelled),
-                    fraction=len(labelled) / config.n_pool,
-                    object_f1=metrics["object_f1"],
-                    object_dice=metrics["object_dice"],
-                    object_hausdorff=metrics["object_hausdorff"],
-                    pixel_dice=metrics["pixel_dice"],
-                    seconds=time.monotonic() - t0,
+            for ti, (test_name, (test_images, test_labels)) in enumerate(test_sets.items()):
+                span = 0.1 * (hi - lo) / len(test_sets)
+                metrics = yield from sub_job(
+                    evaluate_segmenter(seg, test_images, test_labels, device=settings.device, cancel=cancel),
+                    lo + 0.9 * (hi - lo) + ti * span,
+                    lo + 0.9 * (hi - lo) + (ti + 1) * span,
+                    stage_prefix=f"{name}: {test_name} ",
                 )
-            )
+                rows.append(
+                    DemoRow(
+                        strategy=strategy,
+                        round=rnd + 1,
+                        n_labelled=len(labelled),
+                        fraction=len(labelled) / n_pool,
+                        object_f1=metrics["object_f1"],
+                        object_dice=metrics["object_dice"],
+                        object_hausdorff=metrics["object_hausdorff"],
+                        pixel_dice=metrics["pixel_dice"],
+                        seconds=time.monotonic() - t0,
+                        test_set=test_name,
+                    )
+                )
             yield Progress(
-                f"{strategy} round {rnd + 1} done",
+                f"{name} done",
                 hi,
                 f"{len(labelled)} labelled: object F1 {metrics['object_f1']:.3f}",
                 metrics={k: float(v) for k, v in metrics.items()},
             )
-    return DemoResult(config, rows)
+    return rows
 
 
 def _suggest_in_memory(
@@ -206,8 +263,15 @@ def _suggest_in_memory(
             seg = yield from sub_job(train_segmenter(lab_images, lab_labels, single, cancel), 0.0, 0.7)
             scores = yield from sub_job(
                 score_pool_mc_dropout(
-                    seg.models[0], pool_ids, load, samples=settings.mc_samples, tile=settings.tile,
-                    overlap=settings.overlap, device=settings.device, seed=seed, cancel=cancel,
+                    seg.models[0],
+                    pool_ids,
+                    load,
+                    samples=settings.mc_samples,
+                    tile=settings.tile,
+                    overlap=settings.overlap,
+                    device=settings.device,
+                    seed=seed,
+                    cancel=cancel,
                 ),
                 0.7,
                 1.0,
@@ -219,8 +283,13 @@ def _suggest_in_memory(
             )
             scores = yield from sub_job(
                 score_pool(
-                    models, pool_ids, load, tile=settings.tile, overlap=settings.overlap,
-                    device=settings.device, cancel=cancel,
+                    models,
+                    pool_ids,
+                    load,
+                    tile=settings.tile,
+                    overlap=settings.overlap,
+                    device=settings.device,
+                    cancel=cancel,
                 ),
                 0.8,
                 1.0,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .jobs import CancelToken, Job, Progress, check, run_job, sub_job
-from .model import PRESETS, FCNConfig, SAFCN
+from .model import PRESETS, SAFCN, FCNConfig
 from .selection import bootstrap_indices
 from .training import TrainConfig, train_fcn
 

@@ -94,7 +94,7 @@ def _tiff_to_2d(path: Path, arr: np.ndarray, axes: str) -> np.ndarray:
     """Apply the documented TIFF layout rules: one 2-D plane, channel-last, or refuse a stack."""
     if len(axes) != arr.ndim:  # pragma: no cover - tifffile always agrees; be safe anyway
         axes = "Q" * (arr.ndim - 2) + "YX"
-    keep = [i for i, (n, a) in enumerate(zip(arr.shape, axes)) if n != 1 or a in "YXS"]
+    keep = [i for i, (n, a) in enumerate(zip(arr.shape, axes, strict=True)) if n != 1 or a in "YXS"]
     if len(keep) != arr.ndim:
         arr = arr.reshape([arr.shape[i] for i in keep])
         axes = "".join(axes[i] for i in keep)
@@ -109,7 +109,7 @@ def _tiff_to_2d(path: Path, arr: np.ndarray, axes: str) -> np.ndarray:
         if arr.shape[0] in (2, 3, 4) and axes[0] not in "ZT":  # channel-first (C, H, W)
             return np.moveaxis(arr, 0, -1)
         return _refuse_stack(path, arr.shape[0], arr.shape[1:])
-    n = int(np.prod([size for size, a in zip(arr.shape, axes) if a not in "YXS"]))
+    n = int(np.prod([size for size, a in zip(arr.shape, axes, strict=True) if a not in "YXS"]))
     return _refuse_stack(path, n, arr.shape)
 
 

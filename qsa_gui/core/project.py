@@ -927,7 +927,7 @@ class Project:
             self.rounds.append(stored)
             for rec in self.images:
                 rec.suggestion = None
-            for rank, i in enumerate(ids):
+            for rank, i in enumerate(ids, start=1):  # 1 = label first
                 s = stored.scores.get(i, {}) if isinstance(stored.scores.get(i), dict) else {}
                 self._by_id[i].suggestion = {
                     "round": stored.index,

@@ -76,7 +76,9 @@ class Segmenter:
         folder.mkdir(parents=True, exist_ok=True)
         total = 0
         for i, model in enumerate(self.models):
-            member_meta = dict(meta, member=i, n_members=len(self.models), tile=self.tile, overlap=self.overlap)
+            member_meta = dict(
+                meta, member=i, n_members=len(self.models), tile=self.tile, overlap=self.overlap
+            )
             total += save_fcn(folder / f"member_{i}.qsam", model, bits=bits, meta=member_meta)
         return total
 

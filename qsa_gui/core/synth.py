@@ -22,6 +22,7 @@ same seed, size, grade and style give the identical image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -80,8 +81,11 @@ def _style_family(style: int) -> _Stain:
         h, e, hg, eg, glass = _BASE_STYLES[style]
         return _Stain(h, e, hg, eg, np.asarray(glass, dtype=np.float64))
     rng = np.random.default_rng([7919, style])
-    h = _unit(_H_VEC + rng.normal(0, 0.07, 3))
-    e = _unit(_E_VEC + rng.normal(0, 0.09, 3))
+    while True:  # stay physically plausible: hematoxylin absorbs red more than blue, eosin the reverse
+        h = _unit(_H_VEC + rng.normal(0, 0.07, 3))
+        e = _unit(_E_VEC + rng.normal(0, 0.09, 3))
+        if h[0] - h[2] >= 0.22 and e[2] - e[0] >= 0.2 and e[1] > 0.7:
+            break
     glass = np.clip(0.04 + rng.normal(0, 0.015, 3), 0.0, 0.1)
     return _Stain(h, e, float(rng.uniform(0.75, 1.25)), float(rng.uniform(0.7, 1.35)), glass)
 
@@ -102,7 +106,9 @@ def _image_stain(style: int, rng: np.random.Generator) -> _Stain:
 # noise helpers
 
 
-def _smooth(rng: np.random.Generator, shape: tuple[int, int], sigma: float | tuple[float, float]) -> np.ndarray:
+def _smooth(
+    rng: np.random.Generator, shape: tuple[int, int], sigma: float | tuple[float, float]
+) -> np.ndarray:
     """Zero-mean, unit-std smoothed Gaussian noise (broad scales drawn coarse and upsampled: fast)."""
     sig = float(np.min(sigma))
     f = int(sig // 2) if sig >= 4 else 1
@@ -256,7 +262,9 @@ def _place_glands(rng: np.random.Generator, h: int, w: int, malignant: bool) -> 
     return glands
 
 
-def _fused_neighbour(rng: np.random.Generator, g: _Gland, others: list[_Gland], malignant: bool) -> _Gland | None:
+def _fused_neighbour(
+    rng: np.random.Generator, g: _Gland, others: list[_Gland], malignant: bool
+) -> _Gland | None:
     """A gland overlapping ``g`` so the two fuse along a shared border (carcinoma, GlaS Test B)."""
     for _ in range(4):
         phi = rng.uniform(0, 2 * np.pi)
@@ -340,9 +348,9 @@ class _Blobs:
     amp: list[np.ndarray] = field(default_factory=list)
     ves: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, y, x, a, b, ang, amp, ves=0.0) -> None:  # noqa: ANN001 - arrays or scalars
+    def add(self, y: Any, x: Any, a: Any, b: Any, ang: Any, amp: Any, ves: Any = 0.0) -> None:
         n = np.size(y)
-        for name, v in zip("y x a b ang amp ves".split(), (y, x, a, b, ang, amp, ves)):
+        for name, v in zip("y x a b ang amp ves".split(), (y, x, a, b, ang, amp, ves), strict=True):
             getattr(self, name).append(np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy())
 
     def cat(self, name: str) -> np.ndarray:
@@ -431,8 +439,15 @@ def _epithelium(
         off = a + 1.2 + rng.normal(0, 0.5, n)
         ny, nx = y - off * np.sin(nrm), x - off * np.cos(nrm)
         k = _keep(labels, ny, nx, gid) & (rng.random(n) > 0.04)
-        nuclei.add(ny[k], nx[k], a[k], b * rng.uniform(0.85, 1.15, k.sum()), nrm[k] + rng.normal(0, 0.12, k.sum()),
-                   rng.uniform(1.0, 1.25, k.sum()), rng.uniform(0.0, 0.15, k.sum()))
+        nuclei.add(
+            ny[k],
+            nx[k],
+            a[k],
+            b * rng.uniform(0.85, 1.15, k.sum()),
+            nrm[k] + rng.normal(0, 0.12, k.sum()),
+            rng.uniform(1.0, 1.25, k.sum()),
+            rng.uniform(0.0, 0.15, k.sum()),
+        )
         # goblet cells: rows of pale mucin vacuoles in the apical cytoplasm, pink cytoplasm between
         dep = 9.5 + rng.uniform(0, 1.5)
         while dep < g.t0 - 3.0:
@@ -443,8 +458,14 @@ def _epithelium(
             gy, gx = y - sub * np.sin(nrm), x - sub * np.cos(nrm)
             k2 &= _keep(labels, gy, gx, gid)
             m = int(k2.sum())
-            mucin.add(gy[k2], gx[k2], rng.uniform(3.0, 4.2, m), gb * rng.uniform(0.85, 1.1, m),
-                      nrm[k2] + rng.normal(0, 0.15, m), rng.uniform(0.75, 1.0, m))
+            mucin.add(
+                gy[k2],
+                gx[k2],
+                rng.uniform(3.0, 4.2, m),
+                gb * rng.uniform(0.85, 1.1, m),
+                nrm[k2] + rng.normal(0, 0.15, m),
+                rng.uniform(0.75, 1.0, m),
+            )
             dep += rng.uniform(6.5, 8.0)
         return
     # malignant: stratified, crowded, pleomorphic, vesicular
@@ -460,8 +481,15 @@ def _epithelium(
         ny, nx = y - off * np.sin(nrm), x - off * np.cos(nrm)
         k = _keep(labels, ny, nx, gid)
         m = int(k.sum())
-        nuclei.add(ny[k], nx[k], a[k], b[k], nrm[k] + rng.normal(0, 0.3, m),
-                   rng.uniform(0.95, 1.4, m), rng.uniform(0.1, 0.45, m))
+        nuclei.add(
+            ny[k],
+            nx[k],
+            a[k],
+            b[k],
+            nrm[k] + rng.normal(0, 0.3, m),
+            rng.uniform(0.95, 1.4, m),
+            rng.uniform(0.1, 0.45, m),
+        )
     if g.cribriform:
         for ly, lx, lr in g.lumens:  # nuclei ring around every sub-lumen, then solid fill
             sub = _Gland(ly, lx, lr + 4.5, np.zeros(1), np.zeros(1), 1.0, np.zeros(1), np.zeros(1))
@@ -470,8 +498,15 @@ def _epithelium(
             a = rng.uniform(3.6, 5.6, n)
             k = _keep(labels, y, x, gid)
             m = int(k.sum())
-            nuclei.add(y[k], x[k], a[k], a[k] * rng.uniform(0.5, 0.85, m), nrm[k] + rng.normal(0, 0.3, m),
-                       rng.uniform(0.8, 1.2, m), rng.uniform(0.25, 0.6, m))
+            nuclei.add(
+                y[k],
+                x[k],
+                a[k],
+                a[k] * rng.uniform(0.5, 0.85, m),
+                nrm[k] + rng.normal(0, 0.3, m),
+                rng.uniform(0.8, 1.2, m),
+                rng.uniform(0.25, 0.6, m),
+            )
         n_fill = int(np.pi * g.R**2 / 150)
         th = rng.uniform(0, 2 * np.pi, n_fill)
         rr = np.sqrt(rng.uniform(0, 1, n_fill)) * g.radius(th) * 0.8
@@ -481,8 +516,15 @@ def _epithelium(
             k &= np.hypot(fy - ly, fx - lx) > lr + 2
         m = int(k.sum())
         a = rng.uniform(3.6, 6.0, m)
-        nuclei.add(fy[k], fx[k], a, a * rng.uniform(0.5, 0.9, m), rng.uniform(0, np.pi, m),
-                   rng.uniform(0.8, 1.2, m), rng.uniform(0.25, 0.6, m))
+        nuclei.add(
+            fy[k],
+            fx[k],
+            a,
+            a * rng.uniform(0.5, 0.9, m),
+            rng.uniform(0, np.pi, m),
+            rng.uniform(0.8, 1.2, m),
+            rng.uniform(0.25, 0.6, m),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,11 +593,25 @@ def generate_sample(
         m = sy.size
         if kind == "lym":
             rad = r_cells.uniform(1.7, 2.6, m)
-            nuclei.add(sy, sx, rad * r_cells.uniform(1.0, 1.25, m), rad, r_cells.uniform(0, np.pi, m),
-                       r_cells.uniform(1.15, 1.45, m), 0.0)
+            nuclei.add(
+                sy,
+                sx,
+                rad * r_cells.uniform(1.0, 1.25, m),
+                rad,
+                r_cells.uniform(0, np.pi, m),
+                r_cells.uniform(1.15, 1.45, m),
+                0.0,
+            )
         else:
-            nuclei.add(sy, sx, r_cells.uniform(3.5, 6.0, m), r_cells.uniform(0.8, 1.3, m),
-                       angle[iy_[k], ix_[k]] + r_cells.normal(0, 0.15, m), r_cells.uniform(0.9, 1.2, m), 0.0)
+            nuclei.add(
+                sy,
+                sx,
+                r_cells.uniform(3.5, 6.0, m),
+                r_cells.uniform(0.8, 1.3, m),
+                angle[iy_[k], ix_[k]] + r_cells.normal(0, 0.15, m),
+                r_cells.uniform(0.9, 1.2, m),
+                0.0,
+            )
 
     # a few capillaries: clusters of red blood cells in the stroma
     for _ in range(int(r_cells.integers(1, 4) * h * w / 65536 + 0.5)):
@@ -565,8 +621,14 @@ def generate_sample(
         k = int(r_cells.integers(3, 9))
         a0 = r_cells.uniform(0, np.pi)
         tt = r_cells.normal(0, 3.0, k)
-        blood.add(cy + tt * np.sin(a0) + r_cells.normal(0, 1.0, k), cx + tt * np.cos(a0) + r_cells.normal(0, 1.0, k),
-                  r_cells.uniform(1.8, 2.4, k), r_cells.uniform(1.5, 2.0, k), r_cells.uniform(0, np.pi, k), 1.0)
+        blood.add(
+            cy + tt * np.sin(a0) + r_cells.normal(0, 1.0, k),
+            cx + tt * np.cos(a0) + r_cells.normal(0, 1.0, k),
+            r_cells.uniform(1.8, 2.4, k),
+            r_cells.uniform(1.5, 2.0, k),
+            r_cells.uniform(0, np.pi, k),
+            1.0,
+        )
 
     nuc = _stamp(nuclei, (h, w))
     muc = _stamp(mucin, (h, w))

@@ -97,10 +97,12 @@ class TrainConfig:
         if (
             not portions
             or any(not 0.0 < p <= 1.0 for p in portions)
-            or any(b <= a for a, b in zip(portions, portions[1:]))
+            or any(b <= a for a, b in zip(portions, portions[1:], strict=False))
             or portions[-1] != 1.0
         ):
-            raise ValueError(f"TrainConfig.inq_portions must increase within (0, 1] and end at 1.0: {portions}")
+            raise ValueError(
+                f"TrainConfig.inq_portions must increase within (0, 1] and end at 1.0: {portions}"
+            )
         self.inq_portions = portions
 
 
@@ -143,7 +145,7 @@ class PatchSampler:
         self.augment = augment
         self.stacks: list[np.ndarray] = []
         self.fg_coords: list[np.ndarray] = []
-        for i, (img, lab) in enumerate(zip(images, labels)):
+        for i, (img, lab) in enumerate(zip(images, labels, strict=True)):
             rgb = _as_float_rgb(img, i)
             lab = np.asarray(lab)
             if lab.shape != rgb.shape[:2]:
@@ -254,7 +256,12 @@ def train_fcn(
     t0 = time.perf_counter()
     m = model.size_multiple
     if config.patch_size % m:
-        raise ValueError(f"patch_size {config.patch_size} must be a multiple of the model's size_multiple {m}")
+        raise ValueError(
+            f"patch_size {config.patch_size} must be a multiple of the model's size_multiple {m}"
+        )
+    deepest = config.batch_size * (config.patch_size // m) ** 2
+    if model.config.norm == "batch" and deepest < 2:
+        raise ValueError("BatchNorm needs more than one value per channel: raise batch_size or patch_size")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sampler = PatchSampler(
@@ -274,9 +281,7 @@ def train_fcn(
     history: list[float] = []
     running: float | None = None
 
-    def run_phase(
-        stage: str, n_iter: int, base_lr: float, controller: object | None
-    ) -> Job[None]:
+    def run_phase(stage: str, n_iter: int, base_lr: float, controller: object | None) -> Job[None]:
         nonlocal running
         if n_iter <= 0:
             return

@@ -94,8 +94,10 @@ def suggest_job(
     if not pool:
         raise QSAError("Every image is labelled: there is nothing left to suggest.")
     labelled = project.labelled_ids("pool")
-    n_total = len(pool) + len(labelled) + len(
-        [r for r in project.images if r.split == "pool" and r.status == "in_progress"]
+    n_total = (
+        len(pool)
+        + len(labelled)
+        + len([r for r in project.images if r.split == "pool" and r.status == "in_progress"])
     )
     k = settings.k or max(1, int(round(settings.suggest_fraction * n_total))) or default_k(n_total)
     strategy = settings.strategy if labelled else "diverse"
@@ -171,9 +173,15 @@ def _scores_for(
         )
         scores = yield from sub_job(
             score_pool_mc_dropout(
-                seg.models[0], pool, project.load_image, samples=settings.mc_samples,
-                tile=settings.tile, overlap=settings.overlap, device=settings.device,
-                seed=settings.seed, cancel=cancel,
+                seg.models[0],
+                pool,
+                project.load_image,
+                samples=settings.mc_samples,
+                tile=settings.tile,
+                overlap=settings.overlap,
+                device=settings.device,
+                seed=settings.seed,
+                cancel=cancel,
             ),
             0.6,
             1.0,
@@ -185,8 +193,13 @@ def _scores_for(
         )
         scores = yield from sub_job(
             score_pool(
-                models, pool, project.load_image, tile=settings.tile, overlap=settings.overlap,
-                device=settings.device, cancel=cancel,
+                models,
+                pool,
+                project.load_image,
+                tile=settings.tile,
+                overlap=settings.overlap,
+                device=settings.device,
+                cancel=cancel,
             ),
             0.75,
             1.0,
@@ -241,7 +254,11 @@ def retrain_job(
             old = Segmenter.load(project.model_path(project.current_model), device=settings.device)
             old_metrics = yield from sub_job(
                 evaluate_segmenter(
-                    old, val_images, val_labels, device=settings.device, cancel=cancel,
+                    old,
+                    val_images,
+                    val_labels,
+                    device=settings.device,
+                    cancel=cancel,
                     stage="validating the current model",
                 ),
                 0.93,

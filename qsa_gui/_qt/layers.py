@@ -1,0 +1,238 @@
+"""The napari layers of the image being annotated: image, labels, prediction, uncertainty.
+
+Why a separate class: the assistant must find "its" layers again even after the user renamed or
+reordered them, must never treat its own data replacement as a user edit (that would autosave
+on every image switch), and must not lose the user's tool settings (brush size, mode, selected
+label) on each image switch. So layers are tracked by identity, created once and then updated
+in place, with edit notifications suppressed while the assistant writes into them.
+
+The viewer is duck-typed (``add_image``, ``add_labels``, ``layers``), so this module does not
+import napari; with ``viewer=None`` every method is a no-op (a panel without a canvas).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ROLE_IMAGE, ROLE_HEATMAP, ROLE_PREDICTION, ROLE_LABELS = "image", "uncertainty", "prediction", "labels"
+#: Bottom to top: the annotation must stay on top of the heat-map and the prediction outlines.
+STACK_ORDER: tuple[str, ...] = (ROLE_IMAGE, ROLE_HEATMAP, ROLE_PREDICTION, ROLE_LABELS)
+LAYER_NAMES: dict[str, str] = {
+    ROLE_IMAGE: "image",
+    ROLE_HEATMAP: "uncertainty",
+    ROLE_PREDICTION: "prediction",
+    ROLE_LABELS: "labels",
+}
+#: Labels-layer events that mean "the user changed the annotation" in napari 0.5-0.9:
+#: ``paint`` (end of a brush stroke / fill, i.e. a new undo step), ``labels_update`` (partial
+#: refresh during a stroke), ``set_data`` (full refresh, e.g. undo / redo) and ``data``.
+EDIT_EVENTS: tuple[str, ...] = ("paint", "labels_update", "set_data", "data")
+LABELS_OPACITY = 0.55
+PREDICTION_OPACITY = 0.8
+HEATMAP_STYLE: dict[str, Any] = {"colormap": "inferno", "opacity": 0.5, "blending": "additive"}
+
+
+def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
+    """float [0, 1] (or uint8) H x W x 3 -> uint8 H x W x 3 for display (rounded, clipped)."""
+    a = np.asarray(image)
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    f = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.ascontiguousarray(np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8))
+
+
+class AnnotationLayers:
+    """Creates, updates and finds the four layers of the current image in a napari viewer.
+
+    ``on_edit`` is called (on the GUI thread) whenever the labels layer reports a change that
+    the assistant did not make itself.
+    """
+
+    def __init__(self, viewer: Any | None, on_edit: Callable[[], None] | None = None) -> None:
+        self.viewer = viewer
+        self.on_edit = on_edit
+        self._layers: dict[str, Any] = {}
+        self._suppress = 0
+
+    # -- lookup ----------------------------------------------------------------------------------
+    def get(self, role: str) -> Any | None:
+        """The layer for ``role`` if it is still in the viewer (the user may have deleted it)."""
+        layer = self._layers.get(role)
+        if layer is None or self.viewer is None:
+            return None
+        if not any(existing is layer for existing in self.viewer.layers):
+            self._layers.pop(role, None)
+            return None
+        return layer
+
+    @property
+    def labels(self) -> Any | None:
+        return self.get(ROLE_LABELS)
+
+    def labels_data(self) -> np.ndarray | None:
+        """The labels layer's array itself (no copy), or None without a labels layer."""
+        layer = self.labels
+        return None if layer is None else np.asarray(layer.data)
+
+    @contextlib.contextmanager
+    def suppressed(self) -> Iterator[None]:
+        """Changes made inside are the assistant's own, not user edits."""
+        self._suppress += 1
+        try:
+            yield
+        finally:
+            self._suppress -= 1
+
+    # -- setting data ----------------------------------------------------------------------------
+    def show_image(self, rgb: np.ndarray, title: str) -> bool:
+        """Show ``rgb`` (uint8 H x W x 3); returns True if the shape changed (reset the view)."""
+        if self.viewer is None:
+            return False
+        layer = self.get(ROLE_IMAGE)
+        changed = layer is None or tuple(np.shape(layer.data)) != tuple(rgb.shape)
+        if layer is None or layer.rgb is not True or changed:
+            self.remove(ROLE_IMAGE)
+            layer = self.viewer.add_image(rgb, name=LAYER_NAMES[ROLE_IMAGE], rgb=True)
+            self._adopt(ROLE_IMAGE, layer)
+        else:
+            layer.data = rgb
+        layer.metadata["qsa_title"] = title
+        self._restack()
+        return changed
+
+    def show_labels(self, labels: np.ndarray) -> Any | None:
+        """Put ``labels`` (int32) into the labels layer; the undo history starts afresh."""
+        if self.viewer is None:
+            return None
+        layer = self.get(ROLE_LABELS)
+        with self.suppressed():
+            if layer is None or tuple(np.shape(layer.data)) != tuple(labels.shape):
+                keep = self._tool_state(layer)
+                self.remove(ROLE_LABELS)
+                layer = self.viewer.add_labels(labels, name=LAYER_NAMES[ROLE_LABELS], opacity=LABELS_OPACITY)
+                self._adopt(ROLE_LABELS, layer)
+                self._restore_tool_state(layer, keep)
+                for name in EDIT_EVENTS:
+                    emitter = getattr(layer.events, name, None)
+                    if emitter is not None:
+                        emitter.connect(self._on_labels_event)
+            else:
+                layer.data = labels
+            reset = getattr(layer, "_reset_history", None)  # undo must not cross images
+            if callable(reset):
+                reset()
+        self._restack()
+        return layer
+
+    def show_prediction(self, prediction: np.ndarray | None) -> Any | None:
+        """Model instances as editable outlines (``None`` removes the layer)."""
+        if self.viewer is None:
+            return None
+        if prediction is None:
+            self.remove(ROLE_PREDICTION)
+            return None
+        layer = self.get(ROLE_PREDICTION)
+        if layer is None or tuple(np.shape(layer.data)) != tuple(prediction.shape):
+            self.remove(ROLE_PREDICTION)
+            layer = self.viewer.add_labels(
+                prediction, name=LAYER_NAMES[ROLE_PREDICTION], opacity=PREDICTION_OPACITY
+            )
+            layer.contour = 2
+            self._adopt(ROLE_PREDICTION, layer)
+        else:
+            layer.data = prediction
+        self._restack()
+        return layer
+
+    def show_heatmap(self, heat: np.ndarray | None) -> Any | None:
+        """The uncertainty map (float [0, 1]) in inferno, half transparent, additive."""
+        if self.viewer is None:
+            return None
+        if heat is None:
+            self.remove(ROLE_HEATMAP)
+            return None
+        layer = self.get(ROLE_HEATMAP)
+        if layer is None or tuple(np.shape(layer.data)) != tuple(heat.shape):
+            self.remove(ROLE_HEATMAP)
+            layer = self.viewer.add_image(
+                heat, name=LAYER_NAMES[ROLE_HEATMAP], contrast_limits=(0.0, 1.0), **HEATMAP_STYLE
+            )
+            self._adopt(ROLE_HEATMAP, layer)
+        else:
+            layer.data = heat
+        self._restack()
+        return layer
+
+    def remove(self, role: str) -> None:
+        layer = self.get(role)
+        self._layers.pop(role, None)
+        if layer is not None and self.viewer is not None:
+            with self.suppressed():
+                self.viewer.layers.remove(layer)
+
+    def clear(self) -> None:
+        """Remove every layer this object created (project closed)."""
+        for role in reversed(STACK_ORDER):
+            self.remove(role)
+
+    def activate_labels(self) -> None:
+        """Make the labels layer the selected one, so the brush paints into it."""
+        layer = self.labels
+        if layer is not None and self.viewer is not None:
+            self.viewer.layers.selection.active = layer
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _adopt(self, role: str, layer: Any) -> None:
+        layer.metadata["qsa_role"] = role
+        self._layers[role] = layer
+
+    def _on_labels_event(self, _event: Any = None) -> None:
+        if self._suppress == 0 and self.on_edit is not None:
+            self.on_edit()
+
+    @staticmethod
+    def _tool_state(layer: Any | None) -> dict[str, Any]:
+        if layer is None:
+            return {}
+        return {k: getattr(layer, k) for k in ("brush_size", "selected_label", "opacity") if hasattr(layer, k)}
+
+    @staticmethod
+    def _restore_tool_state(layer: Any, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            try:
+                setattr(layer, key, value)
+            except Exception:  # noqa: BLE001 - a tool preference is never worth failing for
+                logger.debug("could not restore %s on the labels layer", key)
+
+    def _restack(self) -> None:
+        """Keep our layers on top of any others, in STACK_ORDER (labels topmost)."""
+        if self.viewer is None:
+            return
+        layers = self.viewer.layers
+        ours = [layer for role in STACK_ORDER if (layer := self.get(role)) is not None]
+        top = list(layers)[len(layers) - len(ours) :]
+        if len(top) == len(ours) and all(a is b for a, b in zip(top, ours)):
+            return
+        with self.suppressed():
+            for layer in ours:  # each to the top in turn: they end up in STACK_ORDER
+                layers.move(layers.index(layer), len(layers))
+
+
+__all__ = [
+    "AnnotationLayers",
+    "EDIT_EVENTS",
+    "LAYER_NAMES",
+    "ROLE_HEATMAP",
+    "ROLE_IMAGE",
+    "ROLE_LABELS",
+    "ROLE_PREDICTION",
+    "STACK_ORDER",
+    "to_uint8_rgb",
+]

@@ -1,0 +1,598 @@
+"""The standalone main window: napari's canvas in the middle, the assistant on the right.
+
+Why: many pathologists never open napari. This window gives them a normal desktop application
+(File/Edit/View/Help menus, recent projects, shortcuts, remembered geometry, a confirmation before
+quitting with a job running) around the same :class:`~qsa_gui._qt.assistant.AssistantWidget` the
+napari plugin docks. It is deliberately thin: every action calls the assistant's public API, and
+every computation runs as a core job on a worker thread (the one thing done here, writing the demo
+project, also runs on a :class:`~qsa_gui._qt.runner.JobRunner`).
+
+Embedding: a hidden ``napari.Viewer(show=False)`` owns the layers; its ``QtViewer`` (canvas +
+dims slider) becomes the central widget, its layer controls (label picker, brush size,
+paint/fill/erase/pick mode) and its layer list become left docks. napari's own hidden window and
+menus are never shown.
+
+Keyboard shortcuts (window-wide; they win over napari's canvas key bindings, so none of them may
+be a key napari uses for painting):
+
+- next image: ``N`` and ``Right``; previous image: ``Shift+N`` and ``Left``. ``P`` is *not* used
+  because napari binds it (and ``2``) to the Labels paint mode; ``Left``/``Right`` only step
+  through extra dimensions in napari, which 2-D histology images do not have.
+- ``Ctrl+D`` mark done, ``Ctrl+Shift+N`` next suggested image.
+- ``Ctrl+Z`` / ``Ctrl+Shift+Z`` (and ``Ctrl+Y``) undo / redo on the labels layer being painted
+  (the same thing napari's own Labels key bindings do, so nothing is lost).
+- ``Ctrl+N`` new project, ``Ctrl+O`` open project, ``Ctrl+I`` import images, ``Ctrl+Q`` quit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import QSettings, Qt, QTimer
+from qtpy.QtGui import QAction, QCloseEvent, QKeySequence
+from qtpy.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qsa_gui.core.jobs import CancelToken, Progress, check
+from qsa_gui.core.project import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
+
+from .dialogs import ask_confirm_close, ask_open_demo, show_about, show_error
+from .recent import (
+    KEY_DEMO_FOLDER,
+    RecentProjects,
+    default_demo_folder,
+    is_project_folder,
+    make_settings,
+    restore_window_state,
+    save_window_state,
+)
+
+logger = logging.getLogger(__name__)
+
+AssistantFactory = Callable[[Any], QWidget]
+ConfirmClose = Callable[[str], bool]
+AskDemo = Callable[[Path], "Path | None"]
+
+APP_TITLE = "qsa-gui"
+DEFAULT_SIZE = (1500, 950)
+#: Seconds to wait for a cancelled job to reach its next cancel check when quitting.
+SHUTDOWN_TIMEOUT_S = 60.0
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+
+_STATUS_TEXT = {
+    STATUS_UNLABELLED: "not labelled yet",
+    STATUS_IN_PROGRESS: "labelling in progress",
+    STATUS_LABELLED: "labelled (done)",
+}
+
+#: (key, menu text, shortcuts, status tip) of the actions that only call the assistant.
+_ASSISTANT_ACTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("next_image", "&Next image", ("N", "Right"), "Show the next image of the gallery"),
+    ("previous_image", "&Previous image", ("Shift+N", "Left"), "Show the previous image of the gallery"),
+    ("next_suggested", "Next &suggested image", ("Ctrl+Shift+N",), "Show the next image the assistant suggests"),
+    ("mark_done", "&Mark image done", ("Ctrl+D",), "Save this image's labels as finished and go on"),
+    ("suggest", "Su&ggest images to label", (), "Rank the unlabelled images: which to label next"),
+    ("retrain", "&Retrain the model", (), "Train the segmentation network on your finished labels"),
+    ("segment_current", "Segment &this image", (), "Predict glands on the image shown"),
+    ("segment_all", "Segment &all unlabelled images", (), "Predict glands on every unlabelled image"),
+    ("cancel_job", "&Cancel the running job", (), "Stop the running job; the previous model stays"),
+)
+_NEEDS_PROJECT = ("next_image", "previous_image", "next_suggested", "mark_done", "import_images", "export")
+_CONFLICTS_WITH_JOB = ("suggest", "retrain", "segment_current", "segment_all", "import_images")
+
+
+def _demo_job(folder: Path, n_images: int, size: int, cancel: CancelToken) -> Generator[Progress, None, Path]:
+    """Write the demo project off the GUI thread (a few seconds of image generation)."""
+    from qsa_gui.core.demo import write_demo_project
+
+    yield Progress("Creating the demo project", 0.0, str(folder))
+    check(cancel)
+    path = write_demo_project(folder, n_images=n_images, size=size)
+    yield Progress("Creating the demo project", 1.0, "done")
+    return Path(path)
+
+
+def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
+    """Style the window like napari so the reparented controls keep their icons and colours."""
+    try:  # napari private API: without it the window still works, only unstyled
+        from napari._qt.qt_resources import get_stylesheet
+        from napari.settings import get_settings
+
+        settings = get_settings()
+        name = theme or settings.appearance.theme
+        if name == "system":
+            from napari.utils.theme import get_system_theme
+
+            name = get_system_theme()
+        sheet = get_stylesheet(name, extra_variables={"font_size": f"{settings.appearance.font_size}pt"})
+        widget.setStyleSheet(sheet)
+    except Exception:  # noqa: BLE001 - cosmetic only
+        logger.warning("could not apply napari's stylesheet", exc_info=True)
+
+
+class MainWindow(QMainWindow):
+    """The qsa-gui desktop window (see the module docstring).
+
+    Everything a test may want to replace is a constructor argument: ``settings`` (a
+    :class:`QSettings`, e.g. an INI file in a temporary folder), ``viewer`` (a napari Viewer,
+    e.g. from ``make_napari_viewer``), ``assistant_factory`` and ``confirm_close`` (called with the
+    running job's name, returns True to cancel it and quit).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: QSettings | None = None,
+        viewer: Any | None = None,
+        assistant_factory: AssistantFactory | None = None,
+        confirm_close: ConfirmClose | None = None,
+        theme: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("qsa-main-window")
+        self.settings = settings if settings is not None else make_settings()
+        self.recent = RecentProjects(self.settings)
+        self.confirm_close: ConfirmClose = confirm_close or (lambda name: ask_confirm_close(self, name))
+        self.notify_error: Callable[[str, str], None] = lambda title, msg: show_error(self, title, msg)
+        self._closed = False
+
+        if viewer is None:
+            import napari
+
+            viewer = napari.Viewer(title=APP_TITLE, show=False)
+        self.viewer = viewer
+        self._napari_window = viewer.window._qt_window
+        self.qt_viewer = viewer.window._qt_viewer
+        self.setCentralWidget(self.qt_viewer)
+
+        if assistant_factory is None:
+            from qsa_gui._qt.assistant import AssistantWidget
+
+            assistant_factory = AssistantWidget
+        self.assistant = assistant_factory(viewer)
+
+        from qsa_gui._qt.runner import JobRunner
+
+        self._demo_runner = JobRunner(self)
+        self._demo_runner.finished.connect(self._on_demo_written)
+        self._demo_runner.failed.connect(lambda msg: self.notify_error("Demo project", msg))
+        self._demo_runner.busy_changed.connect(lambda _busy: self._update_actions())
+
+        self.menu_actions: dict[str, QAction] = {}
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_assistant()
+        _apply_napari_theme(self, theme)
+
+        self.resize(*DEFAULT_SIZE)
+        self.restored_state = restore_window_state(self.settings, self)
+        self._refresh_status()
+        self._update_title()
+        self._update_actions()
+        # The image's status changes while the user paints (autosave -> in progress) without a
+        # signal: a cheap 1 s refresh of two labels keeps the status bar honest.
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(1000)
+        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.start()
+
+    # -- construction ------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, name: str, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState/restoreState find docks by object name
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.tools_dock = self._dock("Painting tools", self.qt_viewer.controls, "dock-layer-controls", left)
+        layer_list = QWidget()
+        layer_list.setObjectName("layerList")
+        box = QVBoxLayout(layer_list)
+        box.setContentsMargins(4, 2, 4, 4)
+        box.addWidget(self.qt_viewer.layers)
+        self.layers_dock = self._dock("Layers", layer_list, "dock-layer-list", left)
+        self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
+        self.resizeDocks([self.tools_dock, self.assistant_dock], [300, 430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.tools_dock, self.layers_dock], [420, 260], Qt.Orientation.Vertical)
+
+    def _action(
+        self,
+        key: str,
+        text: str,
+        slot: Callable[..., Any],
+        shortcuts: tuple[str, ...] | QKeySequence.StandardKey = (),
+        tip: str = "",
+        checkable: bool = False,
+    ) -> QAction:
+        action = QAction(text, self)
+        if isinstance(shortcuts, QKeySequence.StandardKey):
+            action.setShortcut(QKeySequence(shortcuts))
+        elif shortcuts:
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.setCheckable(checkable)
+        if checkable:
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)  # shortcuts work even while the menu bar is hidden
+        self.menu_actions[key] = action
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        a("new_project", "&New project…", self.new_project_dialog, ("Ctrl+N",), "Create an empty project folder")
+        a("open_project", "&Open project…", self.open_project_dialog, ("Ctrl+O",), "Open a project folder")
+        a("open_demo", "Open the &demo project", self.open_demo, (), "Create (if needed) and open the demo")
+        a("import_images", "&Import images…", self.import_images_dialog, ("Ctrl+I",), "Add images to the project")
+        a("export", "&Export labels and model…", self.export_dialog, (), "Copy labels and the model to a folder")
+        a("quit", "&Quit", self.close, ("Ctrl+Q",), "Save and quit")
+        a("undo", "&Undo", self.undo, ("Ctrl+Z",), "Undo the last paint, fill or erase")
+        a("redo", "&Redo", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo what was undone")
+        for key, text, shortcuts, tip in _ASSISTANT_ACTIONS:
+            a(key, text, getattr(self.assistant, key), shortcuts, tip)
+        a("heatmap", "Uncertainty &heat-map", self._toggle_heatmap, (), "Show where the model is unsure", True)
+        a("fit", "&Fit image to window", self.viewer.reset_view, ("Ctrl+R",), "Zoom to show the whole image")
+        a("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, (), "List the keyboard shortcuts")
+        a("about", "&About qsa-gui", lambda: show_about(self), (), "Version, method, licence")
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        acts = self.menu_actions
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([acts["new_project"], acts["open_project"]])
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addAction(acts["open_demo"])
+        file_menu.addSeparator()
+        file_menu.addActions([acts["import_images"], acts["export"]])
+        file_menu.addSeparator()
+        file_menu.addAction(acts["quit"])
+        self.file_menu = file_menu
+
+        self.edit_menu = bar.addMenu("&Edit")
+        self.edit_menu.addActions([acts["undo"], acts["redo"]])
+
+        annotate = bar.addMenu("&Annotate")
+        annotate.addActions([acts[k] for k in ("next_image", "previous_image", "next_suggested", "mark_done")])
+        annotate.addSeparator()
+        annotate.addActions([acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all")])
+        annotate.addSeparator()
+        annotate.addAction(acts["cancel_job"])
+        self.annotate_menu = annotate
+
+        view = bar.addMenu("&View")
+        for key, dock, text in (
+            ("toggle_assistant", self.assistant_dock, "&Assistant panel"),
+            ("toggle_tools", self.tools_dock, "&Painting tools"),
+            ("toggle_layers", self.layers_dock, "&Layers"),
+        ):
+            toggle = dock.toggleViewAction()
+            toggle.setText(text)
+            self.menu_actions[key] = toggle
+            view.addAction(toggle)
+        view.addSeparator()
+        view.addActions([acts["heatmap"], acts["fit"]])
+        self.view_menu = view
+
+        self.help_menu = bar.addMenu("&Help")
+        self.help_menu.addActions([acts["shortcuts"], acts["about"]])
+        self._rebuild_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self._project_label = QLabel()
+        self._image_label = QLabel()
+        for label in (self._image_label, self._project_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            bar.addPermanentWidget(label)
+
+    def _connect_assistant(self) -> None:
+        a = self.assistant
+        a.project_changed.connect(self._on_project_changed)
+        a.busy_changed.connect(lambda _busy: self._update_actions())
+        a.status_message.connect(self.show_message)
+        a.image_changed.connect(lambda _id: self._refresh_status())
+
+    # -- project actions ---------------------------------------------------------------------
+    def open_project(self, path: str | os.PathLike[str]) -> bool:
+        """Open a project folder in the assistant; on success it becomes the first recent entry."""
+        ok = bool(self.assistant.open_project(str(path)))
+        if ok:
+            self.recent.add(path)
+            self._rebuild_recent_menu()
+        return ok
+
+    def new_project(self, path: str | os.PathLike[str], name: str | None = None) -> bool:
+        ok = bool(self.assistant.new_project(str(path), name))
+        if ok:
+            self.recent.add(path)
+            self._rebuild_recent_menu()
+        return ok
+
+    def _start_folder(self) -> str:
+        recent = self.recent.paths()
+        return str(Path(recent[0]).parent) if recent else str(Path.home())
+
+    def new_project_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "New project: name its folder",
+            self._start_folder(),
+            "Project folder (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        if path:
+            self.new_project(path, Path(path).name)
+
+    def open_project_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open project folder", self._start_folder())
+        if path:
+            self.open_project(path)
+
+    def import_images_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import images", str(Path.home()), IMAGE_FILTER)
+        if paths:
+            self.assistant.import_images(list(paths))
+
+    def export_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export labels and model to", str(Path.home()))
+        if path:
+            self.assistant.export_to(path)
+
+    def open_demo(
+        self, folder: str | os.PathLike[str] | None = None, *, n_images: int = 24, size: int = 256
+    ) -> bool:
+        """Open the demo project at ``folder``, writing it first (on a worker thread) if missing.
+
+        Returns False if the folder is unusable or the demo is already being written; True when
+        the project was opened or is being created (it opens when the job finishes).
+        """
+        target = Path(folder) if folder is not None else default_demo_folder(self.settings)
+        if is_project_folder(target):
+            return self.open_project(target)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            self.notify_error(
+                "Demo project",
+                f"{target} already exists and is not a qsa-gui project; choose an empty or new folder.",
+            )
+            return False
+        if self._demo_runner.is_running:
+            return False
+        self.settings.setValue(KEY_DEMO_FOLDER, str(target))
+        self.show_message(f"Creating the demo project in {target}…")
+        self._demo_runner.start(
+            lambda cancel: _demo_job(target, n_images, size, cancel), "Creating the demo project"
+        )
+        return True
+
+    def offer_demo(self, ask: AskDemo | None = None) -> bool:
+        """First start: ask whether to create the demo project; True if it is being opened."""
+        ask = ask or (lambda default: ask_open_demo(self, default))
+        folder = ask(default_demo_folder(self.settings))
+        return self.open_demo(folder) if folder is not None else False
+
+    def _on_demo_written(self, path: object) -> None:
+        if isinstance(path, Path):
+            self.open_project(path)
+
+    @property
+    def demo_runner(self) -> Any:
+        """The runner that writes the demo project (tests wait on it)."""
+        return self._demo_runner
+
+    # -- edit --------------------------------------------------------------------------------
+    def labels_layer(self) -> Any | None:
+        """The Labels layer Undo/Redo act on: the selected one, else the layer named 'labels'."""
+        from napari.layers import Labels
+
+        active = self.viewer.layers.selection.active
+        if isinstance(active, Labels):
+            return active
+        for layer in self.viewer.layers:
+            if isinstance(layer, Labels) and layer.name == "labels":
+                return layer
+        return None
+
+    def undo(self) -> bool:
+        layer = self.labels_layer()
+        if layer is None:
+            return False
+        layer.undo()
+        return True
+
+    def redo(self) -> bool:
+        layer = self.labels_layer()
+        if layer is None:
+            return False
+        layer.redo()
+        return True
+
+    # -- view --------------------------------------------------------------------------------
+    def _toggle_heatmap(self, on: bool) -> None:
+        self.assistant.toggle_heatmap(bool(on))
+
+    def show_message(self, text: str) -> None:
+        """Job and assistant messages: shown until the next one."""
+        self.statusBar().showMessage(str(text))
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(action, shortcuts) for every action that has one: the Help > Keyboard shortcuts table."""
+        rows = []
+        for action in self.menu_actions.values():
+            keys = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts()]
+            if keys:
+                rows.append((action.text().replace("&", "").rstrip("…"), ", ".join(keys)))
+        return rows
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
+        QMessageBox.information(
+            self,
+            "Keyboard shortcuts",
+            f"<table cellspacing='6'>{rows}</table><p>Painting (napari, on the image): "
+            "<b>2</b> or <b>P</b> paint, <b>1</b> or <b>E</b> erase, <b>4</b> or <b>F</b> fill, "
+            "<b>5</b> or <b>L</b> pick a label, <b>M</b> new label, <b>[</b> / <b>]</b> brush size, "
+            "<b>6</b> or <b>Z</b> pan and zoom, hold <b>Space</b> to pan.</p>",
+        )
+
+    # -- recent projects ---------------------------------------------------------------------
+    def _rebuild_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        paths = self.recent.paths()  # prunes folders that are gone
+        for i, path in enumerate(paths, start=1):
+            action = menu.addAction(f"&{i}  {Path(path).name}   ({path})")
+            action.setData(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_project(p))
+        if not paths:
+            empty = menu.addAction("No recent projects")
+            empty.setEnabled(False)
+        menu.addSeparator()
+        clear = menu.addAction("Clear the list")
+        clear.setEnabled(bool(paths))
+        clear.triggered.connect(self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        self.recent.clear()
+        self._rebuild_recent_menu()
+
+    # -- state -------------------------------------------------------------------------------
+    def _on_project_changed(self, project: object) -> None:
+        if project is not None:
+            folder = getattr(project, "folder", None)
+            if folder is not None:
+                self.recent.add(folder)
+                self._rebuild_recent_menu()
+        heat = self.menu_actions["heatmap"]
+        heat.blockSignals(True)
+        heat.setChecked(False)
+        heat.blockSignals(False)
+        self._update_title()
+        self._update_actions()
+        self._refresh_status()
+
+    def _update_title(self) -> None:
+        project = self.assistant.project
+        self.setWindowTitle(f"{project.name} — {APP_TITLE}" if project is not None else APP_TITLE)
+
+    def _update_actions(self) -> None:
+        project = self.assistant.project
+        busy = bool(self.assistant.is_busy)
+        for key in _NEEDS_PROJECT:
+            self.menu_actions[key].setEnabled(project is not None)
+        for key in _CONFLICTS_WITH_JOB:
+            self.menu_actions[key].setEnabled(project is not None and not busy)
+        self.menu_actions["cancel_job"].setEnabled(busy)
+        demo_busy = self._demo_runner.is_running
+        for key in ("open_demo", "new_project", "open_project"):
+            self.menu_actions[key].setEnabled(not demo_busy)
+        self.recent_menu.setEnabled(not demo_busy)
+        heat = self.menu_actions["heatmap"]
+        has_model = project is not None and getattr(project, "current_model", None) is not None
+        heat.setEnabled(has_model and not busy)
+        heat.setToolTip(
+            "Show where the model is unsure"
+            if has_model
+            else "Available once a model exists: label a few images and press Retrain"
+        )
+
+    def _refresh_status(self) -> None:
+        project = self.assistant.project
+        if project is None:
+            self._project_label.setText("No project open")
+            self._image_label.setText("")
+            return
+        pool = [r for r in project.images if r.split == "pool"]
+        done = sum(r.status == STATUS_LABELLED for r in pool)
+        model = project.current_model or "no model yet"
+        self._project_label.setText(f"Project: {project.name}  ·  {done}/{len(pool)} labelled  ·  {model}")
+        image_id = self.assistant.current_image_id
+        if image_id is None:
+            self._image_label.setText("")
+            return
+        try:
+            record = project.image(image_id)
+        except Exception:  # noqa: BLE001 - image removed meanwhile: nothing to show
+            self._image_label.setText("")
+            return
+        text = f"{record.name}: {_STATUS_TEXT.get(record.status, record.status)}"
+        if record.split == "test":
+            text += " (held-out test image)"
+        suggestion = record.suggestion or {}
+        if record.status != STATUS_LABELLED and suggestion.get("rank"):
+            text += f"  ·  suggested #{suggestion['rank']}"
+        self._image_label.setText(text)
+
+    # -- closing -----------------------------------------------------------------------------
+    def _running_job_name(self) -> str | None:
+        if self.assistant.is_busy:
+            return self.assistant.runner.job_name or "job"
+        if self._demo_runner.is_running:
+            return self._demo_runner.job_name
+        return None
+
+    def _prepare_close(self) -> bool:
+        """Ask about a running job, stop it, close the project; False keeps the window open."""
+        job = self._running_job_name()
+        if job is not None:
+            if not self.confirm_close(job):
+                return False
+            if self.assistant.is_busy:
+                self.assistant.cancel_job()
+                if not self.assistant.runner.shutdown(SHUTDOWN_TIMEOUT_S):
+                    self.notify_error("Quit", f"The job ({job}) is still stopping; try again in a moment.")
+                    return False
+            if not self._demo_runner.shutdown(SHUTDOWN_TIMEOUT_S):
+                return False
+        if self.assistant.project is not None and not self.assistant.close_project():
+            return False
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self._closed:
+            event.accept()
+            return
+        if not self._prepare_close():
+            event.ignore()
+            return
+        self._closed = True
+        self._status_timer.stop()
+        save_window_state(self.settings, self)
+        self._close_viewer()
+        event.accept()
+
+    def _close_viewer(self) -> None:
+        # napari's hidden window would store its own (meaningless) geometry in napari's settings.
+        self._napari_window._save_current_window_settings = lambda *args, **kwargs: None
+        try:
+            self.viewer.close()
+        except RuntimeError:  # already deleted with the window
+            logger.debug("napari viewer already closed", exc_info=True)
+
+
+__all__ = ["APP_TITLE", "MainWindow"]

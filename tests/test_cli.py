@@ -1,0 +1,73 @@
+"""End-to-end runs of the `qsa` command (tiny models) and its error contract."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qsa_gui.cli import main
+from qsa_gui.core.io import read_labels, write_labels
+from qsa_gui.core.project import Project
+
+TINY = ["--preset", "tiny", "--ensemble-size", "2", "--iterations", "15", "-q"]
+
+
+def test_help_for_every_command():
+    out = subprocess.run([sys.executable, "-m", "qsa_gui.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for cmd in ("init", "import", "status", "label", "suggest", "train", "segment", "evaluate", "export", "demo"):
+        assert cmd in out.stdout
+        sub = subprocess.run([sys.executable, "-m", "qsa_gui.cli", cmd, "--help"], capture_output=True, text=True)
+        assert sub.returncode == 0 and "usage: qsa" in sub.stdout
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("qsa: error:") and "\n" not in err
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "project.json").write_text("{ truncated")
+    assert main(["status", str(tmp_path / "p")]) == 2
+    assert "project.json" in capsys.readouterr().err
+
+
+def test_whole_loop_through_the_cli(tmp_path, capsys):
+    proj = tmp_path / "demo"
+    assert main(["demo", "--write-project", str(proj)]) == 0
+    assert main(["suggest", str(proj), *TINY]) == 0  # cold start: diverse picks
+    out = capsys.readouterr().out
+    assert "round 1: strategy diverse" in out
+    p = Project.open(proj, read_only=True)
+    first = p.latest_round().image_ids
+    shape = p.image(first[0]).shape
+    p.close()
+    lab = np.zeros(shape, np.int32)
+    lab[10:40, 10:40] = 1
+    lab[60:90, 50:100] = 2
+    write_labels(tmp_path / "l.tif", lab)
+    assert main(["label", str(proj), first[0], str(tmp_path / "l.tif"), "--user", "dr-x"]) == 0
+    assert main(["status", str(proj)]) == 0
+    assert "labelled" in capsys.readouterr().out
+    assert main(["suggest", str(proj), *TINY]) == 0
+    assert "strategy qsa" in capsys.readouterr().out
+    assert main(["train", str(proj), *TINY]) == 0
+    assert "model seg-v" in capsys.readouterr().out
+    assert main(["segment", str(proj), "-q"]) == 0
+    assert "glands" in capsys.readouterr().out
+    assert main(["evaluate", str(proj), "-q"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert 0.0 <= metrics["object_f1"] <= 1.0
+    assert main(["export", str(proj), str(tmp_path / "out")]) == 0
+    exported = list((tmp_path / "out" / "labels").glob("*.tif"))
+    assert len(exported) >= 2  # our label + the test set's ground truth
+    assert any(np.array_equal(read_labels(f), lab) for f in exported)
+    assert list((tmp_path / "out" / "model").glob("*/member_0.qsam"))
+
+
+@pytest.mark.slow
+def test_demo_quick_finishes_and_prints_a_table(capsys):
+    assert main(["demo", "--quick", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "QSA" in out and "RANDOM" in out

@@ -1,0 +1,135 @@
+"""The jobs the shells run, on a small project of generated glands (tiny models)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsa_gui.core.errors import Cancelled, QSAError
+from qsa_gui.core.io import write_image, write_labels
+from qsa_gui.core.jobs import CancelToken, run_job
+from qsa_gui.core.project import Project
+from qsa_gui.core.segment import is_not_worse, validation_split
+from qsa_gui.core.settings import Settings
+from qsa_gui.core.synth import generate_dataset
+from qsa_gui.core.workflow import evaluate_job, retrain_job, segment_job, suggest_job
+
+TINY = Settings(
+    preset="tiny", ensemble_size=2, iterations=40, ensemble_iterations=10, inq_iterations=3,
+    batch_size=2, patch_size=64, tile=128, seed=1,
+)
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return generate_dataset(12, seed=3, size=(128, 128))
+
+
+@pytest.fixture
+def project(tmp_path, samples):
+    src = tmp_path / "src"
+    paths, test_labels = [], {}
+    for i, s in enumerate(samples):
+        p = src / f"g{i:02d}.png"
+        write_image(p, s.image)
+        if i >= 10:
+            lp = src / f"g{i:02d}_labels.tif"
+            write_labels(lp, s.labels)
+            test_labels[str(p)] = str(lp)
+        else:
+            paths.append(p)
+    proj = Project.create(tmp_path / "proj", settings=TINY.to_dict())
+    proj.import_images(paths)
+    proj.import_images(list(test_labels), split="test", labels=test_labels)
+    proj.truth = {r.id: samples[int(Path(r.name).stem[1:])].labels for r in proj.images}
+    yield proj
+    proj.close()
+
+
+def _label(project, ids):
+    for image_id in ids:
+        project.save_labels(image_id, project.truth[image_id], done=True, user="test")
+
+
+def test_cold_start_then_qsa_rounds_use_the_cache(project):
+    first = run_job(suggest_job(project, TINY)).round
+    assert first.strategy == "diverse" and len(first.image_ids) == 1  # 10% of a 10-image pool
+    _label(project, [r.id for r in project.images if r.split == "pool"][:3])
+    events = []
+    res = run_job(suggest_job(project, TINY), events.append)
+    rnd = res.round
+    assert rnd.strategy == "qsa" and not res.reused_scores
+    assert set(rnd.image_ids) <= set(project.unlabelled_ids())
+    assert [rnd.scores[i]["rank"] for i in rnd.image_ids] == list(range(1, len(rnd.image_ids) + 1))
+    assert all(rnd.scores[i]["uncertainty"] >= 0 for i in rnd.image_ids)
+    assert events[-1].fraction == 1.0 and all(0 <= e.fraction <= 1 for e in events)
+    assert any("suggestive" in e.stage for e in events)
+    # labels unchanged -> the ensemble is not re-trained
+    again = run_job(suggest_job(project, TINY))
+    assert again.reused_scores and again.round.image_ids == rnd.image_ids
+    assert project.image(rnd.image_ids[0]).suggestion["rank"] == 1
+
+
+def test_suggest_says_so_when_everything_is_labelled(project):
+    _label(project, project.unlabelled_ids())
+    with pytest.raises(QSAError, match="Every image is labelled"):
+        run_job(suggest_job(project, TINY))
+
+
+def test_retrain_segment_evaluate_and_regression_guard(project):
+    with pytest.raises(QSAError, match="No labelled images"):
+        run_job(retrain_job(project, TINY))
+    _label(project, [r.id for r in project.images if r.split == "pool"][:6])
+    good = run_job(retrain_job(project, TINY)).version
+    assert good.accepted and project.current_model == good.version
+    assert (project.folder / good.path / "member_0.qsam").is_file()
+    # an untrained float model must be kept out by the guard
+    bad_settings = TINY.updated(iterations=0, inq_iterations=0)
+    bad_settings = Settings.from_dict({**bad_settings.to_dict(), "seg_bits": None})
+    bad = run_job(retrain_job(project, bad_settings))
+    assert bad.previous_metrics is not None, "the current model must be re-scored on the held-out images"
+    assert bad.version.accepted is False, (bad.version.metrics, bad.previous_metrics)
+    assert project.current_model == good.version
+    assert "kept out" in bad.version.reason
+    assert project.model(bad.version.version).accepted is False  # recorded, not current
+    assert is_not_worse({"object_f1": 0.5, "object_dice": 0.5}, {"object_f1": 0.6, "object_dice": 0.6}) is False
+    preds = run_job(segment_job(project, None, TINY))
+    assert set(preds) == set(project.unlabelled_ids())
+    some = next(iter(preds))
+    assert np.array_equal(project.load_prediction(some), preds[some])
+    metrics = run_job(evaluate_job(project, "test", TINY))
+    assert set(metrics) >= {"object_f1", "object_dice", "object_hausdorff", "pixel_dice"}
+    assert metrics["n_images"] == 2
+
+
+def test_cancelled_retrain_leaves_model_and_labels_untouched(project):
+    ids = [r.id for r in project.images if r.split == "pool"][:4]
+    _label(project, ids)
+    first = run_job(retrain_job(project, TINY)).version
+    before = {i: project.load_labels(i).copy() for i in ids}
+    models_before = sorted(p.name for p in (project.folder / "models").iterdir())
+    token = CancelToken()
+    seen = []
+
+    def on(event):
+        seen.append(event)
+        if len(seen) == 5:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(retrain_job(project, TINY, token), on)
+    assert project.current_model == first.version
+    assert sorted(p.name for p in (project.folder / "models").iterdir()) == models_before
+    reopened = Project.open(project.folder, read_only=True)
+    assert reopened.current_model == first.version
+    for i in ids:
+        assert np.array_equal(reopened.load_labels(i), before[i])
+
+
+def test_validation_split_is_stable_as_labels_grow():
+    ids = [f"img_{i:04d}" for i in range(40)]
+    _, val_small = validation_split(ids[:20])
+    _, val_big = validation_split(ids)
+    assert 1 <= len(val_big) <= 20
+    assert set(val_small) <= set(val_big) or len(val_small) == 1
+    assert validation_split(ids[:2]) == (ids[:2], [])
