@@ -17,9 +17,22 @@ TINY = ["--preset", "tiny", "--ensemble-size", "2", "--iterations", "15", "-q"]
 def test_help_for_every_command():
     out = subprocess.run([sys.executable, "-m", "qsa_gui.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for cmd in ("init", "import", "status", "label", "suggest", "train", "segment", "evaluate", "export", "demo"):
+    for cmd in (
+        "init",
+        "import",
+        "status",
+        "label",
+        "suggest",
+        "train",
+        "segment",
+        "evaluate",
+        "export",
+        "demo",
+    ):
         assert cmd in out.stdout
-        sub = subprocess.run([sys.executable, "-m", "qsa_gui.cli", cmd, "--help"], capture_output=True, text=True)
+        sub = subprocess.run(
+            [sys.executable, "-m", "qsa_gui.cli", cmd, "--help"], capture_output=True, text=True
+        )
         assert sub.returncode == 0 and "usage: qsa" in sub.stdout
 
 

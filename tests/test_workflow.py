@@ -15,8 +15,15 @@ from qsa_gui.core.synth import generate_dataset
 from qsa_gui.core.workflow import evaluate_job, retrain_job, segment_job, suggest_job
 
 TINY = Settings(
-    preset="tiny", ensemble_size=2, iterations=40, ensemble_iterations=10, inq_iterations=3,
-    batch_size=2, patch_size=64, tile=128, seed=1,
+    preset="tiny",
+    ensemble_size=2,
+    iterations=40,
+    ensemble_iterations=10,
+    inq_iterations=3,
+    batch_size=2,
+    patch_size=64,
+    tile=128,
+    seed=1,
 )
 
 
@@ -92,7 +99,9 @@ def test_retrain_segment_evaluate_and_regression_guard(project):
     assert project.current_model == good.version
     assert "kept out" in bad.version.reason
     assert project.model(bad.version.version).accepted is False  # recorded, not current
-    assert is_not_worse({"object_f1": 0.5, "object_dice": 0.5}, {"object_f1": 0.6, "object_dice": 0.6}) is False
+    assert (
+        is_not_worse({"object_f1": 0.5, "object_dice": 0.5}, {"object_f1": 0.6, "object_dice": 0.6}) is False
+    )
     preds = run_job(segment_job(project, None, TINY))
     assert set(preds) == set(project.unlabelled_ids())
     some = next(iter(preds))

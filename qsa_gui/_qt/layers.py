@@ -182,6 +182,11 @@ class AnnotationLayers:
         for role in reversed(STACK_ORDER):
             self.remove(role)
 
+    def detach(self) -> None:
+        """Forget the viewer and the layers without touching them (the viewer is closing)."""
+        self._layers.clear()
+        self.viewer = None
+
     def activate_labels(self) -> None:
         """Make the labels layer the selected one, so the brush paints into it."""
         layer = self.labels
@@ -201,7 +206,8 @@ class AnnotationLayers:
     def _tool_state(layer: Any | None) -> dict[str, Any]:
         if layer is None:
             return {}
-        return {k: getattr(layer, k) for k in ("brush_size", "selected_label", "opacity") if hasattr(layer, k)}
+        keys = ("brush_size", "selected_label", "opacity")
+        return {k: getattr(layer, k) for k in keys if hasattr(layer, k)}
 
     @staticmethod
     def _restore_tool_state(layer: Any, state: dict[str, Any]) -> None:
@@ -218,7 +224,7 @@ class AnnotationLayers:
         layers = self.viewer.layers
         ours = [layer for role in STACK_ORDER if (layer := self.get(role)) is not None]
         top = list(layers)[len(layers) - len(ours) :]
-        if len(top) == len(ours) and all(a is b for a, b in zip(top, ours)):
+        if len(top) == len(ours) and all(a is b for a, b in zip(top, ours, strict=True)):
             return
         with self.suppressed():
             for layer in ours:  # each to the top in turn: they end up in STACK_ORDER

@@ -35,7 +35,8 @@ LICENCE = "BSD-3-Clause"
 def about_html() -> str:
     """The About text: version, what the method is and where it comes from, licence."""
     refs = "".join(
-        f"<li>{html.escape(text)} <a href='{url}'>{html.escape(url)}</a></li>" for text, url in METHOD_REFERENCES
+        f"<li>{html.escape(text)} <a href='{url}'>{html.escape(url)}</a></li>"
+        for text, url in METHOD_REFERENCES
     )
     return (
         f"<h3>qsa-gui {html.escape(__version__)}</h3>"

@@ -76,7 +76,7 @@ def build_window(
     ``ask_demo(default_folder) -> Path | None`` answers the first-start demo offer (default: a
     dialog); ``settings``, ``confirm_close``, ``viewer``, ``assistant_factory`` go to
     :class:`~qsa_gui.app.window.MainWindow`. A demo that has to be written first opens when its
-    job finishes (``window.demo_runner``).
+    job of the assistant finishes (``window.assistant.is_busy`` until then).
     """
     args = parse_args(argv)
     ensure_app()
@@ -96,12 +96,13 @@ def build_window(
     elif args.project:
         window.open_project(Path(args.project).expanduser())
     elif not window.recent.paths():
+        sizes = {"n_images": args.demo_images, "size": args.demo_size}
         if ask_demo is not None:
-            window.offer_demo(ask_demo)
+            window.offer_demo(ask_demo, **sizes)
         else:  # ask once the window is on screen, not before it appears
             from qtpy.QtCore import QTimer
 
-            QTimer.singleShot(0, window.offer_demo)
+            QTimer.singleShot(0, lambda: window.offer_demo(**sizes))
     return window
 
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from qtpy.QtCore import QSettings, Qt, QTimer
 from qtpy.QtGui import QAction, QCloseEvent, QKeySequence
 from qtpy.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -45,7 +46,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from qsa_gui.core.jobs import CancelToken, Progress, check
 from qsa_gui.core.project import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
 from .dialogs import ask_confirm_close, ask_open_demo, show_about, show_error
@@ -81,7 +81,12 @@ _STATUS_TEXT = {
 _ASSISTANT_ACTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("next_image", "&Next image", ("N", "Right"), "Show the next image of the gallery"),
     ("previous_image", "&Previous image", ("Shift+N", "Left"), "Show the previous image of the gallery"),
-    ("next_suggested", "Next &suggested image", ("Ctrl+Shift+N",), "Show the next image the assistant suggests"),
+    (
+        "next_suggested",
+        "Next &suggested image",
+        ("Ctrl+Shift+N",),
+        "Show the next image the assistant suggests",
+    ),
     ("mark_done", "&Mark image done", ("Ctrl+D",), "Save this image's labels as finished and go on"),
     ("suggest", "Su&ggest images to label", (), "Rank the unlabelled images: which to label next"),
     ("retrain", "&Retrain the model", (), "Train the segmentation network on your finished labels"),
@@ -89,19 +94,20 @@ _ASSISTANT_ACTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("segment_all", "Segment &all unlabelled images", (), "Predict glands on every unlabelled image"),
     ("cancel_job", "&Cancel the running job", (), "Stop the running job; the previous model stays"),
 )
+#: The assistant's buttons behind the actions: an action is enabled only when its button is.
+_BUTTONS = {
+    "next_image": "next_button",
+    "previous_image": "previous_button",
+    "next_suggested": "next_suggested_button",
+    "mark_done": "mark_done_button",
+    "suggest": "suggest_button",
+    "retrain": "retrain_button",
+    "segment_current": "segment_button",
+    "segment_all": "segment_all_button",
+    "heatmap": "heatmap_button",
+}
 _NEEDS_PROJECT = ("next_image", "previous_image", "next_suggested", "mark_done", "import_images", "export")
 _CONFLICTS_WITH_JOB = ("suggest", "retrain", "segment_current", "segment_all", "import_images")
-
-
-def _demo_job(folder: Path, n_images: int, size: int, cancel: CancelToken) -> Generator[Progress, None, Path]:
-    """Write the demo project off the GUI thread (a few seconds of image generation)."""
-    from qsa_gui.core.demo import write_demo_project
-
-    yield Progress("Creating the demo project", 0.0, str(folder))
-    check(cancel)
-    path = write_demo_project(folder, n_images=n_images, size=size)
-    yield Progress("Creating the demo project", 1.0, "done")
-    return Path(path)
 
 
 def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
@@ -155,21 +161,23 @@ class MainWindow(QMainWindow):
             viewer = napari.Viewer(title=APP_TITLE, show=False)
         self.viewer = viewer
         self._napari_window = viewer.window._qt_window
+        # napari filters every application event through its (here hidden) window to show an
+        # auto-hidden menu bar; that window never shows, so drop the per-event Python call.
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._napari_window)
         self.qt_viewer = viewer.window._qt_viewer
         self.setCentralWidget(self.qt_viewer)
 
         if assistant_factory is None:
             from qsa_gui._qt.assistant import AssistantWidget
 
-            assistant_factory = AssistantWidget
+            # The window owns the shortcuts (on its menu actions); the panel's own QShortcuts
+            # would make every key sequence ambiguous, and ambiguous shortcuts fire nothing.
+            def assistant_factory(v: Any) -> QWidget:
+                return AssistantWidget(v, shortcuts=False)
+
         self.assistant = assistant_factory(viewer)
-
-        from qsa_gui._qt.runner import JobRunner
-
-        self._demo_runner = JobRunner(self)
-        self._demo_runner.finished.connect(self._on_demo_written)
-        self._demo_runner.failed.connect(lambda msg: self.notify_error("Demo project", msg))
-        self._demo_runner.busy_changed.connect(lambda _busy: self._update_actions())
 
         self.menu_actions: dict[str, QAction] = {}
         self._build_docks()
@@ -189,6 +197,7 @@ class MainWindow(QMainWindow):
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(1000)
         self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.timeout.connect(self._update_actions)
         self._status_timer.start()
 
     # -- construction ------------------------------------------------------------------------
@@ -244,17 +253,42 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        a("new_project", "&New project…", self.new_project_dialog, ("Ctrl+N",), "Create an empty project folder")
+        a(
+            "new_project",
+            "&New project…",
+            self.new_project_dialog,
+            ("Ctrl+N",),
+            "Create an empty project folder",
+        )
         a("open_project", "&Open project…", self.open_project_dialog, ("Ctrl+O",), "Open a project folder")
         a("open_demo", "Open the &demo project", self.open_demo, (), "Create (if needed) and open the demo")
-        a("import_images", "&Import images…", self.import_images_dialog, ("Ctrl+I",), "Add images to the project")
-        a("export", "&Export labels and model…", self.export_dialog, (), "Copy labels and the model to a folder")
+        a(
+            "import_images",
+            "&Import images…",
+            self.import_images_dialog,
+            ("Ctrl+I",),
+            "Add images to the project",
+        )
+        a(
+            "export",
+            "&Export labels and predictions…",
+            self.export_dialog,
+            (),
+            "Write labels, predictions and a CSV to a folder",
+        )
         a("quit", "&Quit", self.close, ("Ctrl+Q",), "Save and quit")
         a("undo", "&Undo", self.undo, ("Ctrl+Z",), "Undo the last paint, fill or erase")
         a("redo", "&Redo", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo what was undone")
         for key, text, shortcuts, tip in _ASSISTANT_ACTIONS:
-            a(key, text, getattr(self.assistant, key), shortcuts, tip)
-        a("heatmap", "Uncertainty &heat-map", self._toggle_heatmap, (), "Show where the model is unsure", True)
+            a(key, text, lambda k=key: self._run_assistant_action(k), shortcuts, tip)
+        a(
+            "heatmap",
+            "Uncertainty &heat-map",
+            self._toggle_heatmap,
+            (),
+            "Show where the model is unsure",
+            True,
+        )
         a("fit", "&Fit image to window", self.viewer.reset_view, ("Ctrl+R",), "Zoom to show the whole image")
         a("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, (), "List the keyboard shortcuts")
         a("about", "&About qsa-gui", lambda: show_about(self), (), "Version, method, licence")
@@ -278,7 +312,9 @@ class MainWindow(QMainWindow):
         self.edit_menu.addActions([acts["undo"], acts["redo"]])
 
         annotate = bar.addMenu("&Annotate")
-        annotate.addActions([acts[k] for k in ("next_image", "previous_image", "next_suggested", "mark_done")])
+        annotate.addActions(
+            [acts[k] for k in ("next_image", "previous_image", "next_suggested", "mark_done")]
+        )
         annotate.addSeparator()
         annotate.addActions([acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all")])
         annotate.addSeparator()
@@ -299,6 +335,8 @@ class MainWindow(QMainWindow):
         view.addActions([acts["heatmap"], acts["fit"]])
         self.view_menu = view
 
+        for menu in (self.file_menu, self.edit_menu, annotate, view):
+            menu.aboutToShow.connect(self._update_actions)
         self.help_menu = bar.addMenu("&Help")
         self.help_menu.addActions([acts["shortcuts"], acts["about"]])
         self._rebuild_recent_menu()
@@ -316,7 +354,7 @@ class MainWindow(QMainWindow):
         a.project_changed.connect(self._on_project_changed)
         a.busy_changed.connect(lambda _busy: self._update_actions())
         a.status_message.connect(self.show_message)
-        a.image_changed.connect(lambda _id: self._refresh_status())
+        a.image_changed.connect(lambda _id: (self._refresh_status(), self._update_actions()))
 
     # -- project actions ---------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> bool:
@@ -367,10 +405,10 @@ class MainWindow(QMainWindow):
     def open_demo(
         self, folder: str | os.PathLike[str] | None = None, *, n_images: int = 24, size: int = 256
     ) -> bool:
-        """Open the demo project at ``folder``, writing it first (on a worker thread) if missing.
+        """Open the demo project at ``folder``, generating it first (in a job) if missing.
 
-        Returns False if the folder is unusable or the demo is already being written; True when
-        the project was opened or is being created (it opens when the job finishes).
+        Returns False if the folder is unusable or a job runs; True when the project was opened or
+        is being created (the assistant opens it when its job finishes).
         """
         target = Path(folder) if folder is not None else default_demo_folder(self.settings)
         if is_project_folder(target):
@@ -381,29 +419,17 @@ class MainWindow(QMainWindow):
                 f"{target} already exists and is not a qsa-gui project; choose an empty or new folder.",
             )
             return False
-        if self._demo_runner.is_running:
+        if self.assistant.is_busy:
             return False
         self.settings.setValue(KEY_DEMO_FOLDER, str(target))
-        self.show_message(f"Creating the demo project in {target}…")
-        self._demo_runner.start(
-            lambda cancel: _demo_job(target, n_images, size, cancel), "Creating the demo project"
-        )
-        return True
+        # a job of the assistant's runner (off the GUI thread); it opens the project when done
+        return bool(self.assistant.new_demo_project(str(target), n_images=n_images, size=size))
 
-    def offer_demo(self, ask: AskDemo | None = None) -> bool:
+    def offer_demo(self, ask: AskDemo | None = None, *, n_images: int = 24, size: int = 256) -> bool:
         """First start: ask whether to create the demo project; True if it is being opened."""
         ask = ask or (lambda default: ask_open_demo(self, default))
         folder = ask(default_demo_folder(self.settings))
-        return self.open_demo(folder) if folder is not None else False
-
-    def _on_demo_written(self, path: object) -> None:
-        if isinstance(path, Path):
-            self.open_project(path)
-
-    @property
-    def demo_runner(self) -> Any:
-        """The runner that writes the demo project (tests wait on it)."""
-        return self._demo_runner
+        return self.open_demo(folder, n_images=n_images, size=size) if folder is not None else False
 
     # -- edit --------------------------------------------------------------------------------
     def labels_layer(self) -> Any | None:
@@ -435,6 +461,7 @@ class MainWindow(QMainWindow):
     # -- view --------------------------------------------------------------------------------
     def _toggle_heatmap(self, on: bool) -> None:
         self.assistant.toggle_heatmap(bool(on))
+        self._update_actions()  # the assistant may refuse (no model yet): show its real state
 
     def show_message(self, text: str) -> None:
         """Job and assistant messages: shown until the next one."""
@@ -450,7 +477,9 @@ class MainWindow(QMainWindow):
         return rows
 
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows())
+        rows = "".join(
+            f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows()
+        )
         QMessageBox.information(
             self,
             "Keyboard shortcuts",
@@ -500,7 +529,23 @@ class MainWindow(QMainWindow):
         project = self.assistant.project
         self.setWindowTitle(f"{project.name} — {APP_TITLE}" if project is not None else APP_TITLE)
 
+    def _button(self, key: str) -> Any | None:
+        """The assistant's own button for an action, if it has one (it knows when that is possible)."""
+        return getattr(self.assistant, _BUTTONS.get(key, ""), None)
+
+    def _run_assistant_action(self, key: str) -> None:
+        """Menu/shortcut -> assistant, unless the assistant's button says it is not possible now."""
+        self._update_actions()
+        action = self.menu_actions[key]
+        if not action.isEnabled():
+            reason = action.toolTip() or action.statusTip()
+            self.show_message(f"{action.text().replace('&', '')}: not possible now. {reason}".strip())
+            return
+        getattr(self.assistant, key)()
+        self._update_actions()
+
     def _update_actions(self) -> None:
+        """Mirror the assistant's state on the menu actions (enabled, checked, why not)."""
         project = self.assistant.project
         busy = bool(self.assistant.is_busy)
         for key in _NEEDS_PROJECT:
@@ -508,17 +553,32 @@ class MainWindow(QMainWindow):
         for key in _CONFLICTS_WITH_JOB:
             self.menu_actions[key].setEnabled(project is not None and not busy)
         self.menu_actions["cancel_job"].setEnabled(busy)
-        demo_busy = self._demo_runner.is_running
         for key in ("open_demo", "new_project", "open_project"):
-            self.menu_actions[key].setEnabled(not demo_busy)
-        self.recent_menu.setEnabled(not demo_busy)
+            self.menu_actions[key].setEnabled(not busy)
+        self.recent_menu.setEnabled(not busy)
+        for key in _BUTTONS:
+            button, action = self._button(key), self.menu_actions[key]
+            if button is None:
+                continue
+            action.setEnabled(action.isEnabled() and button.isEnabled())
+            tip = button.toolTip()
+            if tip:
+                action.setToolTip(tip)
+        suggest, suggest_button = self.menu_actions["suggest"], self._button("suggest")
+        base = "Su&ggest images to label"
+        note = suggest_button.text() if suggest_button is not None else "Suggest"
+        suggest.setText(base if note == "Suggest" else f"{base} ({note.lower()})")
         heat = self.menu_actions["heatmap"]
         has_model = project is not None and getattr(project, "current_model", None) is not None
-        heat.setEnabled(has_model and not busy)
+        heat_button = self._button("heatmap")
+        heat.setEnabled(has_model if heat_button is None else heat_button.isEnabled())
+        heat.blockSignals(True)
+        heat.setChecked(bool(heat_button is not None and heat_button.isChecked()))
+        heat.blockSignals(False)
         heat.setToolTip(
-            "Show where the model is unsure"
+            "Show where the model is unsure (bright = unsure)"
             if has_model
-            else "Available once a model exists: label a few images and press Retrain"
+            else "Available once a model exists: label a few images, mark them done and press Retrain"
         )
 
     def _refresh_status(self) -> None:
@@ -552,8 +612,6 @@ class MainWindow(QMainWindow):
     def _running_job_name(self) -> str | None:
         if self.assistant.is_busy:
             return self.assistant.runner.job_name or "job"
-        if self._demo_runner.is_running:
-            return self._demo_runner.job_name
         return None
 
     def _prepare_close(self) -> bool:
@@ -567,8 +625,6 @@ class MainWindow(QMainWindow):
                 if not self.assistant.runner.shutdown(SHUTDOWN_TIMEOUT_S):
                     self.notify_error("Quit", f"The job ({job}) is still stopping; try again in a moment.")
                     return False
-            if not self._demo_runner.shutdown(SHUTDOWN_TIMEOUT_S):
-                return False
         if self.assistant.project is not None and not self.assistant.close_project():
             return False
         return True

@@ -26,9 +26,9 @@ from .synth import GlandSample, generate_dataset
 class DemoConfig:
     """Sizes of the demo; ``quick()`` is the under-a-minute variant."""
 
-    n_pool: int = 40
-    n_test: int = 10
-    image_size: int = 192
+    n_pool: int = 30
+    n_test: int = 8
+    image_size: int = 160
     fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     strategies: tuple[str, ...] = ("qsa", "random")
     malignant_fraction: float = 0.3
@@ -37,12 +37,13 @@ class DemoConfig:
         default_factory=lambda: Settings(
             preset="small",
             ensemble_size=5,
-            iterations=160,
-            ensemble_iterations=70,
-            inq_iterations=20,
+            iterations=120,
+            ensemble_iterations=40,
+            finetune_iterations=40,
+            inq_iterations=10,
             batch_size=8,
             patch_size=96,
-            tile=192,
+            tile=160,
         )
     )
 
@@ -55,11 +56,12 @@ class DemoConfig:
             fractions=(0.1, 0.3, 0.5),
             seed=seed,
             settings=Settings(
-                preset="tiny",
+                preset="small",
                 ensemble_size=3,
                 iterations=60,
-                ensemble_iterations=25,
-                inq_iterations=8,
+                ensemble_iterations=20,
+                finetune_iterations=25,
+                inq_iterations=5,
                 batch_size=4,
                 patch_size=64,
                 tile=128,
@@ -168,6 +170,8 @@ def active_learning_job(
     for si, strategy in enumerate(strategies):
         plan = [n_pool] if strategy == "full" else counts
         labelled = list(range(n_pool)) if strategy == "full" else list(initial)
+        prev_seg = None  # each round fine-tunes the previous round's models (same for every strategy)
+        members = None
         for rnd, target in enumerate(plan):
             check(cancel)
             lo = (si + rnd / len(plan)) / n_strat
@@ -175,7 +179,7 @@ def active_learning_job(
             name = "100% reference" if strategy == "full" else f"{strategy} round {rnd + 1}"
             t0 = time.monotonic()
             if len(labelled) < target:
-                new = yield from sub_job(
+                new, members = yield from sub_job(
                     _suggest_in_memory(
                         strategy,
                         settings,
@@ -186,6 +190,7 @@ def active_learning_job(
                         target - len(labelled),
                         cancel,
                         seed=seed + rnd,
+                        init=members,
                     ),
                     lo,
                     lo + 0.5 * (hi - lo),
@@ -196,13 +201,15 @@ def active_learning_job(
                 train_segmenter(
                     [pool_images[i] for i in labelled],
                     [pool_labels[i] for i in labelled],
-                    settings.segmenter_config(),
+                    settings.segmenter_config(warm=prev_seg is not None),
                     cancel,
+                    init=prev_seg,
                 ),
                 lo + 0.5 * (hi - lo),
                 lo + 0.9 * (hi - lo),
                 stage_prefix=f"{name}: segmentation ",
             )
+            prev_seg = seg
             for ti, (test_name, (test_images, test_labels)) in enumerate(test_sets.items()):
                 span = 0.1 * (hi - lo) / len(test_sets)
                 metrics = yield from sub_job(
@@ -244,8 +251,9 @@ def _suggest_in_memory(
     k: int,
     cancel: CancelToken | None,
     seed: int,
-) -> Job[list[int]]:
-    """One suggestion round without a project folder; returns pool indices to 'label'."""
+    init: list | None = None,
+) -> Job[tuple[list[int], list | None]]:
+    """One suggestion round without a project folder: pool indices to 'label', and the members."""
     unlabelled = [i for i in range(len(images)) if i not in set(labelled)]
     pool_ids = [ids[i] for i in unlabelled]
     index = {ids[i]: i for i in unlabelled}
@@ -277,10 +285,15 @@ def _suggest_in_memory(
                 1.0,
             )
         else:
-            config = replace(settings.ensemble_config(float_weights=strategy == "sa"), seed=seed)
+            warm = init is not None
+            config = replace(settings.ensemble_config(float_weights=strategy == "sa", warm=warm), seed=seed)
             models = yield from sub_job(
-                train_ensemble(lab_images, lab_labels, config, cancel), 0.0, 0.8, stage_prefix="ensemble "
+                train_ensemble(lab_images, lab_labels, config, cancel, init=init),
+                0.0,
+                0.8,
+                stage_prefix="ensemble ",
             )
+            init = models
             scores = yield from sub_job(
                 score_pool(
                     models,
@@ -295,7 +308,7 @@ def _suggest_in_memory(
                 1.0,
             )
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
-    return [index[s.image_id] for s in picked]
+    return [index[s.image_id] for s in picked], init
 
 
 def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:

@@ -55,8 +55,13 @@ def train_ensemble(
     labels: Sequence[np.ndarray],
     config: EnsembleConfig,
     cancel: CancelToken | None = None,
+    init: Sequence[SAFCN] | None = None,
 ) -> Job[list[SAFCN]]:
-    """Train ``config.n_models`` FCNs on bootstrap resamples of ``(images, labels)``."""
+    """Train ``config.n_models`` FCNs on bootstrap resamples of ``(images, labels)``.
+
+    ``init``: members of an earlier round to continue from (member i from ``init[i]``), which
+    lets a CPU-bound loop fine-tune instead of starting from scratch every round.
+    """
     if len(images) == 0:
         raise ValueError("the suggestive ensemble needs at least one labelled image")
     if len(images) != len(labels):
@@ -65,12 +70,12 @@ def train_ensemble(
     resamples = bootstrap_indices(len(images), config.n_models, rng)
     devices = _cuda_devices()
     if len(devices) > 1 and config.n_models > 1 and config.train.device in (None, "cuda"):
-        return (yield from _train_parallel(images, labels, config, resamples, devices, cancel))
+        return (yield from _train_parallel(images, labels, config, resamples, devices, cancel, init))
     models: list[SAFCN] = []
     k = config.n_models
     for member, idx in enumerate(resamples):
         check(cancel)
-        model = _new_member(config, member)
+        model = _new_member(config, member, init)
         tc = _member_train_config(config, member, config.train.device)
         yield from sub_job(
             train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel),
@@ -82,11 +87,14 @@ def train_ensemble(
     return models
 
 
-def _new_member(config: EnsembleConfig, member: int) -> SAFCN:
+def _new_member(config: EnsembleConfig, member: int, init: Sequence[SAFCN] | None = None) -> SAFCN:
     import torch
 
     torch.manual_seed(config.seed * 1000 + member)
-    return SAFCN(config.fcn_config())
+    model = SAFCN(config.fcn_config())
+    if init is not None and member < len(init):
+        model.load_state_dict(init[member].state_dict())
+    return model
 
 
 def _train_parallel(
@@ -96,6 +104,7 @@ def _train_parallel(
     resamples: list[np.ndarray],
     devices: list[str],
     cancel: CancelToken | None,
+    init: Sequence[SAFCN] | None = None,
 ) -> Job[list[SAFCN]]:
     """One member per CUDA device at a time; progress merged into one stream."""
     k = config.n_models
@@ -112,7 +121,7 @@ def _train_parallel(
                     return
                 member = pending.pop(0)
             try:
-                model = _new_member(config, member)
+                model = _new_member(config, member, init)
                 tc = _member_train_config(config, member, device)
                 idx = resamples[member]
                 run_job(

@@ -23,6 +23,7 @@ class Settings:
     seg_bits: int | None = 7
     iterations: int = 300
     ensemble_iterations: int | None = None  # None: same as the segmentation FCN
+    finetune_iterations: int | None = None  # when warm-starting from an earlier model; None: iterations
     inq_iterations: int = 40
     batch_size: int = 8
     patch_size: int = 128
@@ -74,21 +75,30 @@ class Settings:
             device=self.device,
         )
 
-    def ensemble_config(self, *, float_weights: bool = False) -> EnsembleConfig:
+    def _iterations(self, base: int, warm: bool) -> int:
+        """Fine-tuning keeps the same share of each model's budget: finetune / iterations."""
+        if warm and self.finetune_iterations is not None and self.iterations > 0:
+            return max(1, min(base, round(base * self.finetune_iterations / self.iterations)))
+        return base
+
+    def ensemble_config(self, *, float_weights: bool = False, warm: bool = False) -> EnsembleConfig:
+        """``warm``: the members start from an earlier round's members (fewer iterations)."""
+        iterations = self._iterations(self.ensemble_iterations or self.iterations, warm)
         return EnsembleConfig(
             n_models=self.ensemble_size,
             preset=self.preset,
             bits=None if float_weights else self.ensemble_bits,
-            train=replace(self.train_config(), iterations=self.ensemble_iterations or self.iterations),
+            train=replace(self.train_config(), iterations=iterations),
             seed=self.seed,
         )
 
-    def segmenter_config(self) -> SegmenterConfig:
+    def segmenter_config(self, *, warm: bool = False) -> SegmenterConfig:
+        """``warm``: fine-tuning an earlier model (``finetune_iterations``)."""
         return SegmenterConfig(
             n_models=self.seg_models,
             preset=self.preset,
             bits=self.seg_bits,
-            train=self.train_config(),
+            train=replace(self.train_config(), iterations=self._iterations(self.iterations, warm)),
             seed=self.seed,
             tile=self.tile,
             overlap=self.overlap,

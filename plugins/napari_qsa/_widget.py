@@ -1,0 +1,75 @@
+"""The dock widget: the shared annotation assistant, wired to napari's status bar and notifications."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # napari imports are lazy: napari loads this module only when the widget opens
+    import napari
+
+    from qsa_gui._qt.assistant import AssistantWidget
+
+
+def _show_status(viewer: Any, text: str) -> None:
+    try:
+        viewer.status = text
+    except Exception:  # noqa: BLE001 - the status bar is a nicety; never fail a job result on it
+        pass
+
+
+def _notify(text: str, level: str) -> None:
+    """Warnings and errors as napari notifications (info outcomes stay in the panel and status)."""
+    from napari.utils.notifications import show_error, show_warning
+
+    if level == "error":
+        show_error(text)
+    elif level == "warning":
+        show_warning(text)
+
+
+def _assistant_class() -> type:
+    from qsa_gui._qt.assistant import AssistantWidget
+
+    return AssistantWidget
+
+
+class AssistantDock(_assistant_class()):  # type: ignore[misc]
+    """npe2 widget contribution: the annotation assistant docked in ``napari_viewer``.
+
+    A class (not a factory function) because napari looks for the ``napari_viewer`` parameter on
+    ``__init__``. napari hands plugins a ``PublicOnlyProxy`` of the viewer; the assistant tracks its
+    layers by identity, so it works on the viewer itself.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent: Any = None) -> None:
+        viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        super().__init__(viewer, parent)
+        self.status_message.connect(lambda text: _show_status(viewer, text))
+        self.outcome.connect(_notify)
+
+
+def make_assistant_widget(napari_viewer: napari.viewer.Viewer) -> AssistantWidget:
+    """The dock widget for ``napari_viewer`` (for scripts: ``viewer.window.add_dock_widget(...)``)."""
+    return AssistantDock(napari_viewer)
+
+
+def find_assistant(viewer: Any | None) -> AssistantWidget | None:
+    """The assistant docked in ``viewer`` (the reader opens project folders in it), if any."""
+    from qsa_gui._qt.assistant import AssistantWidget
+
+    window = getattr(viewer, "window", None)
+    docks = getattr(window, "dock_widgets", None)
+    if docks is None:
+        return None
+    try:
+        widgets = list(docks.values())
+    except Exception:  # noqa: BLE001 - a closing window may refuse: then there is no assistant
+        return None
+    for widget in widgets:
+        inner = getattr(widget, "native", widget)
+        if isinstance(inner, AssistantWidget):
+            return inner
+    return None
+
+
+__all__ = ["AssistantDock", "find_assistant", "make_assistant_widget"]
