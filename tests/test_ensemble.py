@@ -48,8 +48,8 @@ def test_members_differ_are_quantized_and_reproducible():
         e = torch.log2(nz)
         assert torch.all(e == torch.round(e)) and e.max() <= n1 and e.min() >= n2
     again = run_job(train_ensemble(images, labels, CFG))
-    for a, b in zip(models, again):
-        for (na, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for a, b in zip(models, again, strict=True):
+        for (na, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
             assert torch.equal(pa, pb), na
 
 
