@@ -354,6 +354,7 @@ class LiveLossPlot(QWidget):
             self.raw_line.set_data(x, y)
             self.smooth_line.set_data(x, smooth)
             self.title.set_text(f"training loss  {self.values[-1]:.3f}  (step {len(self.values)})")
+            self.axes.set_autoscaley_on(True)  # set_ylim() in the empty state turned it off
             self.axes.relim()
             self.axes.autoscale_view()
             self.axes.set_xlim(0.5, max(2.0, float(x[-1]) + 0.5))

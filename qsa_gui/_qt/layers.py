@@ -36,7 +36,7 @@ LAYER_NAMES: dict[str, str] = {
 EDIT_EVENTS: tuple[str, ...] = ("paint", "labels_update", "set_data", "data")
 LABELS_OPACITY = 0.55
 PREDICTION_OPACITY = 0.8
-HEATMAP_STYLE: dict[str, Any] = {"colormap": "inferno", "opacity": 0.5, "blending": "additive"}
+HEATMAP_STYLE: dict[str, Any] = {"colormap": "inferno", "opacity": 0.6, "blending": "translucent"}
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
@@ -152,7 +152,7 @@ class AnnotationLayers:
         return layer
 
     def show_heatmap(self, heat: np.ndarray | None) -> Any | None:
-        """The uncertainty map (float [0, 1]) in inferno, half transparent, additive."""
+        """The uncertainty map (float [0, 1]) in inferno, translucent over the image."""
         if self.viewer is None:
             return None
         if heat is None:

@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
         box.addWidget(self.qt_viewer.layers)
         self.layers_dock = self._dock("Layers", layer_list, "dock-layer-list", left)
         self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
-        self.resizeDocks([self.tools_dock, self.assistant_dock], [300, 430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.tools_dock, self.assistant_dock], [290, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.tools_dock, self.layers_dock], [420, 260], Qt.Orientation.Vertical)
 
     def _action(

@@ -320,7 +320,7 @@ def train_fcn(
                 yield Progress(
                     stage=stage,
                     fraction=len(history) / max(total, 1),
-                    message=f"{stage}: iteration {it + 1}/{n_iter}",
+                    message=f"iteration {it + 1}/{n_iter}",
                     metrics={"loss": running, "lr": lr},
                 )
 
