@@ -415,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def knobs(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", choices=["tiny", "small", "paper"], help="model width preset")
+        sp.add_argument("--preset", choices=["tiny", "compact", "small", "paper"], help="model width preset")
         sp.add_argument(
             "--ensemble-bits", dest="ensemble_bits", help="INQ bits of the suggestive FCNs, or 'float'"
         )
@@ -494,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("glas", cmd_glas, "reproduce the paper's GlaS table from a GlaS challenge folder (GPU advised)")
     sp.add_argument("folder", help="folder with train_N.bmp, train_N_anno.bmp, testA_*, testB_*, Grade.csv")
-    sp.add_argument("--preset", default="paper", choices=["tiny", "small", "paper"])
+    sp.add_argument("--preset", default="paper", choices=["tiny", "compact", "small", "paper"])
     sp.add_argument("--strategies", default="qsa,full", help="e.g. qsa,random,full (full = 100%% reference)")
     sp.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5")
     sp.add_argument("--iterations", type=int, default=4000)

@@ -142,3 +142,19 @@ def test_validation_split_is_stable_as_labels_grow():
     assert 1 <= len(val_big) <= 20
     assert set(val_small) <= set(val_big) or len(val_small) == 1
     assert validation_split(ids[:2]) == (ids[:2], [])
+
+
+def test_retrain_survives_an_infinite_hausdorff(project, monkeypatch):
+    """A held-out image predicted empty has an infinite Hausdorff; the model must still save."""
+    import qsa_gui.core.workflow as wf
+
+    def fake_eval(*args, **kwargs):
+        yield from ()
+        return {"object_f1": 0.0, "object_dice": 0.0, "object_hausdorff": float("inf"), "pixel_dice": 0.0}
+
+    monkeypatch.setattr(wf, "evaluate_segmenter", fake_eval)
+    _label(project, [r.id for r in project.images if r.split == "pool"][:5])
+    v = run_job(retrain_job(project, TINY.updated(iterations=2, inq_iterations=1))).version
+    assert v.metrics["object_hausdorff"] is None
+    reopened = Project.open(project.folder, read_only=True)
+    assert reopened.model(v.version).metrics["object_hausdorff"] is None

@@ -108,6 +108,7 @@ def build_window(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qsa-gui`` GUI script: show the window and run the event loop."""
+    parse_args(argv)  # --help / --version / bad arguments exit here, before Qt needs a display
     app = ensure_app()
     window = build_window(argv)
     window.show()

@@ -24,6 +24,10 @@ Decisions (documented here because the shells and the tests rely on them):
 * Labels are read without colour conversion (a palette image gives its indices, as GlaS
   annotation BMPs need); a 3/4-channel label image is accepted only if its colour channels are
   equal. Labels are written as zlib-compressed TIFF, uint16 when the largest id fits, else uint32.
+* Size: an image of more than :data:`MAX_PIXELS` pixels is refused by :func:`read_image` (with
+  the reason, before anything is decoded) instead of exhausting memory; :func:`open_lazy` reads
+  any size a region at a time (uncompressed, stripped or tiled TIFF), which is how the
+  large-image path (:mod:`qsa_gui.core.largeimage`) segments whole slides.
 * GlaS folders: a training image without ``_anno`` file is kept with ``label_path=None`` (an
   unlabelled pool is exactly what suggestive annotation works on); a Test A/B image without its
   annotation, or an annotation without its image, is an error (test sets exist to be scored).
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +54,10 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 
 _TIFF_SUFFIXES = (".tif", ".tiff")  # .ome.tif / .ome.tiff end with these too
 _MAX_LABEL = int(np.iinfo(np.int32).max)
+
+# Largest image decoded whole (H x W). 16384^2 RGB is 0.8 GB of uint8 and 3.2 GB as the float32
+# the models take; beyond that, open_lazy reads regions. Module-level so tests can lower it.
+MAX_PIXELS: int = 16384 * 16384
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +129,21 @@ def _refuse_stack(path: Path, n: int, shape: tuple[int, ...]) -> np.ndarray:
     )
 
 
+def _too_large(path: Path, h: int, w: int) -> InputFileError:
+    return InputFileError(
+        path,
+        f"image is {w} x {h} pixels ({h * w / 1e6:.0f} Mpx), more than the {MAX_PIXELS / 1e6:.0f} Mpx "
+        "that can be loaded whole; large images are segmented strip by strip (io.open_lazy)",
+    )
+
+
+def _planned_2d_shape(path: Path, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> tuple[int, ...]:
+    """The shape :func:`_tiff_to_2d` will give, computed on a zero-byte view (nothing decoded),
+    so stacks and oversized images are refused before they are read into memory."""
+    dummy = np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape=shape, strides=(0,) * len(shape))
+    return _tiff_to_2d(path, dummy, axes).shape
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
@@ -127,12 +152,15 @@ def _read_tiff(path: Path) -> np.ndarray:
             if not tif.series:
                 raise InputFileError(path, "TIFF file holds no image")
             series = tif.series[0]
+            planned = _planned_2d_shape(path, tuple(series.shape), series.axes, series.dtype)
+            if len(planned) >= 2 and planned[0] * planned[1] > MAX_PIXELS:
+                raise _too_large(path, planned[0], planned[1])
             arr = series.asarray()  # level 0 = full resolution of a pyramid
             axes = series.axes
     except InputFileError:
         raise
     except MemoryError:
-        raise
+        raise InputFileError(path, "not enough memory to decode this image") from None
     except Exception as exc:
         raise InputFileError(path, f"cannot read as TIFF (corrupt or truncated?): {exc}") from exc
     return _tiff_to_2d(path, np.asarray(arr), axes)
@@ -152,6 +180,8 @@ def _read_pil(path: Path, head: bytes, *, palette_indices: bool) -> np.ndarray:
     try:
         with Image.open(path) as im:
             mode = im.mode
+            if im.size[0] * im.size[1] > MAX_PIXELS:
+                raise _too_large(path, im.size[1], im.size[0])
             if im.format == "PNG" and _png_bit_depth(head) == 16 and mode not in ("I", "I;16", "I;16B"):
                 # Pillow silently truncates 16-bit colour PNGs to 8 bits; imagecodecs does not.
                 import imagecodecs
@@ -173,7 +203,9 @@ def _read_pil(path: Path, head: bytes, *, palette_indices: bool) -> np.ndarray:
     except InputFileError:
         raise
     except MemoryError:
-        raise
+        raise InputFileError(path, "not enough memory to decode this image") from None
+    except Image.DecompressionBombError as exc:
+        raise InputFileError(path, f"image is too large to decode safely ({exc})") from None
     except UnidentifiedImageError as exc:
         raise InputFileError(path, "not a readable image (unknown or corrupt content)") from exc
     except Exception as exc:
@@ -207,6 +239,28 @@ def _int_scale(maxval: int) -> float:
 
 def to_float_rgb(img: np.ndarray, path: str | Path | None = None) -> np.ndarray:
     """Normalise raw pixels to the models' input: float32 ``H x W x 3`` in [0, 1]."""
+    a = np.asarray(img)
+    return _float_rgb(a, path, _pixel_max(a, path))
+
+
+def _pixel_max(a: np.ndarray, path: str | Path | None) -> float:
+    """The largest value of ``a`` (what the intensity scale is chosen from); refuses NaN / inf."""
+    if a.size == 0 or a.dtype == np.bool_ or a.dtype == np.uint8:
+        return 1.0 if a.dtype == np.bool_ else 255.0
+    if np.issubdtype(a.dtype, np.floating):
+        if not np.all(np.isfinite(a)):
+            raise InputFileError(
+                Path(path) if path is not None else Path("<array>"), "image contains NaN or infinite values"
+            )
+        return float(a.max())
+    if np.issubdtype(a.dtype, np.integer):
+        return float(a.max())
+    return 0.0
+
+
+def _float_rgb(img: np.ndarray, path: str | Path | None, hi: float) -> np.ndarray:
+    """:func:`to_float_rgb` with the image-wide maximum ``hi`` given, so that a region of a large
+    image (read by :class:`LazyImage`) is scaled exactly as the whole image would be."""
     where = Path(path) if path is not None else Path("<array>")
     a = np.asarray(img)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -215,19 +269,18 @@ def to_float_rgb(img: np.ndarray, path: str | Path | None = None) -> np.ndarray:
         raise InputFileError(where, f"unusable image shape {a.shape}; expected H x W or H x W x 1..4")
     if a.dtype == np.bool_:
         f = a.astype(np.float32)
+    elif a.dtype == np.uint8:  # the common case: no float64 detour (8 bytes a sample)
+        f = a.astype(np.float32)
+        f /= np.float32(255.0)  # correctly rounded: equals the float64 route bit for bit
     elif np.issubdtype(a.dtype, np.integer):
-        if a.dtype == np.uint8:
-            scale = 255.0
-        else:
-            scale = _int_scale(int(a.max()))
+        scale = _int_scale(int(hi))
         f = np.clip(a.astype(np.float64) / scale, 0.0, 1.0).astype(np.float32)
     elif np.issubdtype(a.dtype, np.floating):
         f = a.astype(np.float32)
         if not np.all(np.isfinite(f)):
             raise InputFileError(where, "image contains NaN or infinite values")
-        hi = float(f.max())
         if hi > 1.0:
-            f = f / (255.0 if hi <= 255.0 else 65535.0 if hi <= 65535.0 else hi)
+            f = f / np.float32(255.0 if hi <= 255.0 else 65535.0 if hi <= 65535.0 else hi)
         f = np.clip(f, 0.0, 1.0)
     else:
         raise InputFileError(where, f"unsupported pixel type {a.dtype}")
@@ -247,6 +300,265 @@ def to_float_rgb(img: np.ndarray, path: str | Path | None = None) -> np.ndarray:
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read an image file straight into the models' float32 RGB convention."""
     return to_float_rgb(read_image(path), path)
+
+
+# --------------------------------------------------------------------------------------------
+# lazy (region by region) reading of large images
+
+
+class LazyImage:
+    """An image read a region at a time: ``shape`` / ``dtype`` as :func:`read_image` would give,
+    :meth:`read_region` the raw pixels of a box, :meth:`read_rgb` the models' float32 RGB of a
+    box scaled exactly as :func:`load_rgb` scales the whole image.
+
+    Why: a 20000 x 20000 slide is 1.2 GB as uint8 and 4.8 GB as float32; memory must grow with
+    the region read, not with the image. Uncompressed TIFFs are read with positioned reads
+    (``os.pread``; no memory map, whose resident pages would count against the process), stripped
+    or tiled TIFFs (any codec tifffile knows) decode only the strips / tiles a box touches, and
+    anything else up to :data:`MAX_PIXELS` is decoded whole and served from memory.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path = path
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._hi: float | None = None
+
+    # -- backends override these two
+    def _region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file (idempotent)."""
+
+    def __enter__(self) -> LazyImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path.name} {self.shape} {self.dtype}>"
+
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    def _box(self, y0: int, y1: int | None, x0: int, x1: int | None) -> tuple[int, int, int, int]:
+        h, w = self.shape[:2]
+        y1 = h if y1 is None else y1
+        x1 = w if x1 is None else x1
+        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise ValueError(f"region [{y0}:{y1}, {x0}:{x1}] is not a non-empty box inside {h} x {w}")
+        return y0, y1, x0, x1
+
+    def read_region(self, y0: int, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """Raw pixels of rows ``y0:y1`` and columns ``x0:x1`` (numpy slice semantics)."""
+        box = self._box(y0, y1, x0, x1)
+        try:
+            return self._region(*box)
+        except InputFileError:
+            raise
+        except MemoryError:
+            raise InputFileError(self.path, "not enough memory to decode this region") from None
+        except Exception as exc:  # codec / file errors from a damaged strip or tile
+            raise InputFileError(self.path, f"cannot read pixels (corrupt or truncated?): {exc}") from exc
+
+    def pixel_max(self, rows: int = 512) -> float:
+        """Image-wide maximum (chooses the intensity scale), found strip by strip, cached."""
+        if self._hi is None:
+            if self.dtype == np.uint8 or self.dtype == np.bool_:
+                self._hi = _pixel_max(np.zeros(1, self.dtype), self.path)
+            else:
+                hi = -np.inf
+                for y in range(0, self.shape[0], rows):
+                    hi = max(hi, _pixel_max(self.read_region(y, min(y + rows, self.shape[0])), self.path))
+                self._hi = float(hi)
+        return self._hi
+
+    def read_rgb(self, y0: int, y1: int | None = None, x0: int = 0, x1: int | None = None) -> np.ndarray:
+        """float32 ``h x w x 3`` in [0, 1]: equal to ``load_rgb(path)[y0:y1, x0:x1]``."""
+        return _float_rgb(self.read_region(y0, y1, x0, x1), self.path, self.pixel_max())
+
+
+class _ArrayImage(LazyImage):
+    """Served from an array already in memory (small files, PNG / JPEG / BMP, numpy arrays)."""
+
+    def __init__(self, path: Path, arr: np.ndarray) -> None:
+        super().__init__(path, arr.shape, arr.dtype)
+        self._arr = arr
+
+    def _region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return np.array(self._arr[y0:y1, x0:x1])
+
+
+class _TiffPageImage(LazyImage):
+    """One TIFF page (YX, YXS or SYX), read by positioned reads or by decoding its segments."""
+
+    def __init__(self, path: Path, tif: object, page: object, shape: tuple[int, ...]) -> None:
+        super().__init__(path, shape, page.dtype)  # type: ignore[attr-defined]
+        self._tif = tif
+        self._page = page
+        self._fd: int | None = None
+        self._axes: str = page.axes  # type: ignore[attr-defined]
+        shaped = page.shaped  # type: ignore[attr-defined]  # (sep. samples, depth, length, width, contig)
+        self._sep, self._contig = int(shaped[0]), int(shaped[4])
+        self._raw = bool(page.is_contiguous and page.compression == 1 and not page.is_tiled)  # type: ignore[attr-defined]
+        if self._raw:
+            self._offset = int(page.dataoffsets[0])  # type: ignore[attr-defined]
+            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._tif is not None:
+            self._tif.close()  # type: ignore[attr-defined]
+            self._tif = None
+
+    def _to_layout(self, planes: np.ndarray) -> np.ndarray:
+        """(sep, h, w, contig) -> what read_image gives: (h, w), or (h, w, c)."""
+        arr = np.moveaxis(planes, 0, -1).reshape(planes.shape[1], planes.shape[2], -1)
+        if arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        if arr.dtype.byteorder not in ("=", "|"):
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return np.ascontiguousarray(arr)
+
+    def _region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        if self._tif is None:
+            raise ValueError("image is closed")
+        page = self._page
+        dtype = np.dtype(page.dtype).newbyteorder(page.parent.byteorder)  # type: ignore[attr-defined]
+        full_w = int(page.shaped[3])  # type: ignore[attr-defined]
+        if self._raw:
+            return self._raw_region(dtype, full_w, y0, y1, x0, x1)
+        out = np.zeros((self._sep, y1 - y0, x1 - x0, self._contig), dtype)
+        chunks = page.chunks  # type: ignore[attr-defined]
+        chunked = page.chunked  # type: ignore[attr-defined]
+        # page.chunked counts segments along page.axes; page.chunks is a segment's shape along
+        # the same axes, less a separate-planes S axis (one plane per segment there).
+        size = dict(zip(self._axes.replace("S", "") if self._sep > 1 else self._axes, chunks, strict=False))
+        ranges = []
+        for ax, n in zip(self._axes, chunked, strict=True):
+            if ax == "Y":
+                ranges.append(range(y0 // size["Y"], min(n, (y1 - 1) // size["Y"] + 1)))
+            elif ax == "X":
+                ranges.append(range(x0 // size["X"], min(n, (x1 - 1) // size["X"] + 1)))
+            else:  # sample planes (all of them) or the contiguous samples (one segment)
+                ranges.append(range(n))
+        indices = [int(np.ravel_multi_index(ix, chunked)) for ix in itertools.product(*ranges)]
+        decode_args: dict = {"_fullsize": bool(page.is_tiled)}  # type: ignore[attr-defined]
+        if page.compression in (6, 7, 34892, 33007):  # type: ignore[attr-defined]  # JPEG flavours
+            decode_args |= {"jpegtables": page.jpegtables, "jpegheader": page.jpegheader}  # type: ignore[attr-defined]
+        fh = self._tif.filehandle  # type: ignore[attr-defined]
+        for i in indices:
+            offset, count = int(page.dataoffsets[i]), int(page.databytecounts[i])  # type: ignore[attr-defined]
+            data = None
+            if count:
+                with fh.lock:
+                    fh.seek(offset)
+                    data = fh.read(count)
+                if len(data) != count:
+                    raise ValueError(f"segment {i} is truncated ({len(data)} of {count} bytes)")
+            seg, (s, _d, sy, sx, _c), _shape = page.decode(data, i, **decode_args)  # type: ignore[attr-defined]
+            if seg is None:
+                continue  # sparse: stays zero
+            seg = seg.reshape(seg.shape[-3], seg.shape[-2], -1) if seg.ndim >= 3 else seg[:, :, None]
+            ty0, tx0 = max(y0, sy), max(x0, sx)
+            ty1, tx1 = min(y1, sy + seg.shape[0]), min(x1, sx + seg.shape[1])
+            if ty0 >= ty1 or tx0 >= tx1:
+                continue
+            part = seg[ty0 - sy : ty1 - sy, tx0 - sx : tx1 - sx]
+            out[s, ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0, :] = part
+        return self._to_layout(out)
+
+    def _pread(self, start: int, want: int) -> bytes:
+        """``want`` bytes at ``start`` (fewer only at the end of a truncated file)."""
+        assert self._fd is not None
+        if not hasattr(os, "pread"):  # pragma: no cover - Windows
+            with open(self.path, "rb") as fh:
+                fh.seek(start)
+                return fh.read(want)
+        parts, got = [], 0
+        while got < want:
+            chunk = os.pread(self._fd, min(want - got, 1 << 30), start + got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def _raw_region(self, dtype: np.dtype, full_w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        full_h = int(self._page.shaped[2])  # type: ignore[attr-defined]
+        row = full_w * self._contig * dtype.itemsize
+        planes = np.empty((self._sep, y1 - y0, x1 - x0, self._contig), dtype)
+        for s in range(self._sep):
+            want = (y1 - y0) * row
+            buf = self._pread(self._offset + (s * full_h + y0) * row, want)
+            if len(buf) < want:
+                raise ValueError(f"file is truncated (rows {y0}..{y1} are not all present)")
+            planes[s] = np.frombuffer(buf, dtype).reshape(y1 - y0, full_w, self._contig)[:, x0:x1]
+        return self._to_layout(planes)
+
+
+def open_lazy(path: str | Path) -> LazyImage:
+    """Open an image for region reading without decoding it (see :class:`LazyImage`).
+
+    Same validation and layout rules as :func:`read_image` (stacks refused, channel-last);
+    errors are :class:`InputFileError` naming the file. Close it (or use ``with``) when done.
+    """
+    p, head = _check_file(path)
+    if _is_tiff(head):
+        import tifffile
+
+        try:
+            tif = tifffile.TiffFile(p)
+        except Exception as exc:
+            raise InputFileError(p, f"cannot read as TIFF (corrupt or truncated?): {exc}") from exc
+        try:
+            if not tif.series:
+                raise InputFileError(p, "TIFF file holds no image")
+            series = tif.series[0]
+            planned = _planned_2d_shape(p, tuple(series.shape), series.axes, series.dtype)
+            page = series.pages[0] if len(series.pages) == 1 else None
+            if (
+                page is not None
+                and getattr(page, "axes", "") in ("YX", "YXS", "SYX")
+                and int(page.shaped[1]) == 1
+                and len(planned) in (2, 3)
+                and tuple(planned[:2]) == (int(page.shaped[2]), int(page.shaped[3]))
+            ):
+                if len(planned) == 3 and planned[2] > 4:
+                    raise InputFileError(
+                        p, f"has {planned[2]} channels; expected gray, gray+alpha, RGB or RGBA"
+                    )
+                if len(planned) == 3 and planned[2] == 1:
+                    planned = planned[:2]
+                img = _TiffPageImage(p, tif, page, planned)
+                if 0 in img.shape:
+                    raise InputFileError(p, f"image is empty or has an unusable shape {img.shape}")
+                return img
+        except InputFileError:
+            tif.close()
+            raise
+        except Exception as exc:
+            tif.close()
+            raise InputFileError(p, f"cannot read as TIFF (corrupt or truncated?): {exc}") from exc
+        tif.close()
+    return _ArrayImage(p, _read_raw(p))  # small or unusual layouts: decoded whole (size-capped)
+
+
+def lazy_from_array(arr: np.ndarray, name: str = "<array>") -> LazyImage:
+    """Wrap an array (e.g. a ``np.memmap``) as a :class:`LazyImage` source."""
+    a = arr
+    if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise InputFileError(Path(name), f"unusable image shape {a.shape}; expected H x W or H x W x 1..4")
+    return _ArrayImage(Path(name), a)
 
 
 # --------------------------------------------------------------------------------------------

@@ -120,6 +120,15 @@ PRESETS: dict[str, FCNConfig] = {
         dropout=0.25,
         stem_convs=1,
     ),
+    # The demo's CPU preset: same shape at half the small width, ~3.5x faster to train.
+    "compact": FCNConfig(
+        stem_width=8,
+        stage_widths=(16, 32, 64, 128),
+        blocks_per_stage=(1, 1, 1, 1),
+        decoder_width=8,
+        dropout=0.25,
+        stem_convs=1,
+    ),
     # SA width (up to 1024 channels), for GPUs.
     "paper": FCNConfig(
         stem_width=64,

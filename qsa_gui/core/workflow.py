@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -265,6 +266,8 @@ def retrain_job(
                 0.99,
             )
     check(cancel)
+    # an image predicted empty has an infinite object Hausdorff: JSON stores that as null
+    new_metrics = {k: (float(v) if math.isfinite(v) else None) for k, v in new_metrics.items()}
     accepted = is_not_worse(new_metrics, old_metrics) if val_ids else True
     if not val_ids:
         reason = "accepted (too few labelled images to hold any out)"

@@ -194,14 +194,14 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     np.testing.assert_array_equal(np.asarray(w.layers.get("prediction").data), p.load_prediction(target))
     assert gallery_status(w, target) == "segmented"
 
-    # heat-map: the model's per-pixel uncertainty as inferno / 0.5 / additive
+    # heat-map: the model's per-pixel uncertainty as inferno / 0.6 / translucent (additive washes bright H&E out)
     assert w.heatmap_button.isEnabled()
     with qtbot.waitSignal(w.runner.finished, timeout=JOB_TIMEOUT_MS):
         w.toggle_heatmap(True)
     qtbot.waitUntil(lambda: w.layers.get("uncertainty") is not None, timeout=5000)
     heat = w.layers.get("uncertainty")
-    assert heat.colormap.name == "inferno" and heat.opacity == pytest.approx(0.5)
-    assert str(heat.blending) == "additive"
+    assert heat.colormap.name == "inferno" and heat.opacity == pytest.approx(0.6)
+    assert str(heat.blending) == "translucent"
     assert heat.data.shape == (SIZE, SIZE) and 0.0 <= heat.data.min() and heat.data.max() <= 1.0
     assert layer_names(w)[-1] == "labels"  # the annotation stays on top
 

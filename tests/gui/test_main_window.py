@@ -20,7 +20,7 @@ from qtpy.QtCore import QSettings, Qt  # noqa: E402
 from qtpy.QtGui import QKeySequence  # noqa: E402
 
 from qsa_gui.app import dialogs  # noqa: E402
-from qsa_gui.app.main import build_window, parse_args  # noqa: E402
+from qsa_gui.app.main import build_window, main, parse_args  # noqa: E402
 from qsa_gui.app.recent import (  # noqa: E402
     KEY_RECENT,
     MAX_RECENT,
@@ -432,6 +432,9 @@ def test_parse_args_and_about_text():
     assert parse_args([]).project is None
     with pytest.raises(SystemExit):
         parse_args(["--demo-images", "1"])
+    with pytest.raises(SystemExit) as exit_info:  # answered before any window or event loop
+        main(["--version"])
+    assert exit_info.value.code == 0
     from qsa_gui import __version__
 
     text = dialogs.about_html()
