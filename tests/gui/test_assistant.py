@@ -194,7 +194,7 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     np.testing.assert_array_equal(np.asarray(w.layers.get("prediction").data), p.load_prediction(target))
     assert gallery_status(w, target) == "segmented"
 
-    # heat-map: the model's per-pixel uncertainty as inferno / 0.6 / translucent (additive washes bright H&E out)
+    # heat-map: per-pixel uncertainty, inferno / 0.6 / translucent (additive washes H&E out)
     assert w.heatmap_button.isEnabled()
     with qtbot.waitSignal(w.runner.finished, timeout=JOB_TIMEOUT_MS):
         w.toggle_heatmap(True)
