@@ -16,7 +16,7 @@ import numpy as np
 
 from .ensemble import train_ensemble
 from .jobs import CancelToken, Job, Progress, check, sub_job
-from .segment import evaluate_segmenter, train_segmenter
+from .segment import Segmenter, evaluate_segmenter, train_segmenter
 from .settings import Settings
 from .suggest import PoolScores, score_pool, score_pool_mc_dropout, select
 from .synth import GlandSample, generate_dataset
@@ -81,6 +81,7 @@ class DemoRow:
     pixel_dice: float
     seconds: float
     test_set: str = "test"
+    segmenter: str = "seg"
 
 
 @dataclass
@@ -153,13 +154,18 @@ def active_learning_job(
     *,
     seed: int = 0,
     cancel: CancelToken | None = None,
+    segmenters: dict[str, Settings] | None = None,
 ) -> Job[list[DemoRow]]:
     """Simulated annotation: the ground truth answers every suggestion; test sets are never seen.
+
+    ``segmenters`` names several segmentation settings (e.g. float and 7-bit QNT) trained on the
+    same labelled set each round; by default one, from ``settings``.
 
     Every strategy starts from the same random labelled set of ``fractions[0]`` of the pool and
     is measured after each round on every test set (one row per strategy, round and test set).
     A strategy named ``full`` trains once on the whole pool: the 100%-labelled reference.
     """
+    variants = segmenters or {"seg": settings}
     n_pool = len(pool_images)
     counts = [max(1, int(round(f * n_pool))) for f in fractions]
     rng = np.random.default_rng(seed)
@@ -170,7 +176,7 @@ def active_learning_job(
     for si, strategy in enumerate(strategies):
         plan = [n_pool] if strategy == "full" else counts
         labelled = list(range(n_pool)) if strategy == "full" else list(initial)
-        prev_seg = None  # each round fine-tunes the previous round's models (same for every strategy)
+        prev_seg: dict[str, Segmenter] = {}  # each round fine-tunes the previous round's models
         members = None
         for rnd, target in enumerate(plan):
             check(cancel)
@@ -197,41 +203,48 @@ def active_learning_job(
                     stage_prefix=f"{name}: ",
                 )
                 labelled.extend(new)
-            seg = yield from sub_job(
-                train_segmenter(
-                    [pool_images[i] for i in labelled],
-                    [pool_labels[i] for i in labelled],
-                    settings.segmenter_config(warm=prev_seg is not None),
-                    cancel,
-                    init=prev_seg,
-                ),
-                lo + 0.5 * (hi - lo),
-                lo + 0.9 * (hi - lo),
-                stage_prefix=f"{name}: segmentation ",
-            )
-            prev_seg = seg
-            for ti, (test_name, (test_images, test_labels)) in enumerate(test_sets.items()):
-                span = 0.1 * (hi - lo) / len(test_sets)
-                metrics = yield from sub_job(
-                    evaluate_segmenter(seg, test_images, test_labels, device=settings.device, cancel=cancel),
-                    lo + 0.9 * (hi - lo) + ti * span,
-                    lo + 0.9 * (hi - lo) + (ti + 1) * span,
-                    stage_prefix=f"{name}: {test_name} ",
+            n_var = len(variants)
+            for vi, (variant, seg_settings) in enumerate(variants.items()):
+                v_lo = lo + 0.5 * (hi - lo) + vi * 0.5 * (hi - lo) / n_var
+                v_hi = v_lo + 0.5 * (hi - lo) / n_var
+                seg = yield from sub_job(
+                    train_segmenter(
+                        [pool_images[i] for i in labelled],
+                        [pool_labels[i] for i in labelled],
+                        seg_settings.segmenter_config(warm=prev_seg.get(variant) is not None),
+                        cancel,
+                        init=prev_seg.get(variant),
+                    ),
+                    v_lo,
+                    v_lo + 0.8 * (v_hi - v_lo),
+                    stage_prefix=f"{name}: segmentation{'' if n_var == 1 else ' ' + variant} ",
                 )
-                rows.append(
-                    DemoRow(
-                        strategy=strategy,
-                        round=rnd + 1,
-                        n_labelled=len(labelled),
-                        fraction=len(labelled) / n_pool,
-                        object_f1=metrics["object_f1"],
-                        object_dice=metrics["object_dice"],
-                        object_hausdorff=metrics["object_hausdorff"],
-                        pixel_dice=metrics["pixel_dice"],
-                        seconds=time.monotonic() - t0,
-                        test_set=test_name,
+                prev_seg[variant] = seg
+                for ti, (test_name, (test_images, test_labels)) in enumerate(test_sets.items()):
+                    span = 0.2 * (v_hi - v_lo) / len(test_sets)
+                    metrics = yield from sub_job(
+                        evaluate_segmenter(
+                            seg, test_images, test_labels, device=settings.device, cancel=cancel
+                        ),
+                        v_lo + 0.8 * (v_hi - v_lo) + ti * span,
+                        v_lo + 0.8 * (v_hi - v_lo) + (ti + 1) * span,
+                        stage_prefix=f"{name}: {test_name} ",
                     )
-                )
+                    rows.append(
+                        DemoRow(
+                            strategy=strategy,
+                            round=rnd + 1,
+                            n_labelled=len(labelled),
+                            fraction=len(labelled) / n_pool,
+                            object_f1=metrics["object_f1"],
+                            object_dice=metrics["object_dice"],
+                            object_hausdorff=metrics["object_hausdorff"],
+                            pixel_dice=metrics["pixel_dice"],
+                            seconds=time.monotonic() - t0,
+                            test_set=test_name,
+                            segmenter=variant,
+                        )
+                    )
             yield Progress(
                 f"{name} done",
                 hi,

@@ -1,0 +1,223 @@
+"""Label efficiency: object F1 / Dice / Hausdorff per round for each selection strategy.
+
+Simulated annotation (the ground truth answers every suggestion) from 10% to 50% of the pool,
+on the generated gland benchmark and on the real annotated nuclei stack in ../shared/data.
+Every strategy starts from the same random 10% per seed; each round trains the segmentation FCN
+in every requested variant (float and 7-bit QNT) on the same labels; test images are never seen.
+
+    python benchmarks/bench_label_efficiency.py --dataset glands --seeds 0 1 2
+    python benchmarks/bench_label_efficiency.py --smoke          # seconds; used by the tests
+
+Writes benchmarks/results/label_efficiency_<dataset>.json and a PNG plot beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
+from qsa_gui.core.jobs import run_job  # noqa: E402
+from qsa_gui.core.settings import Settings  # noqa: E402
+from qsa_gui.core.synth import generate_dataset  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED = [ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+
+
+def gland_data(n_pool: int, n_test: int, size: int, seed: int):
+    """Mostly benign, a minority malignant, three stain styles (the demo's generator)."""
+    data = generate_dataset(n_pool + n_test, seed=1000 + seed, size=(size, size), malignant_fraction=0.3)
+    imgs = [d.image.astype(np.float32) / 255.0 for d in data]
+    labs = [d.labels for d in data]
+    return imgs[:n_pool], labs[:n_pool], {"test": (imgs[n_pool:], labs[n_pool:])}
+
+
+def nuclei_data():
+    """2-D slices of the real nuclei stack; train and test are separate slabs (no leakage)."""
+    import tifffile
+
+    folder = next((p / "nuclei3d" for p in SHARED if (p / "nuclei3d" / "nuclei.tif").is_file()), None)
+    if folder is None:
+        raise SystemExit("nuclei data not found next to the repository (../shared/data/nuclei3d)")
+    raw = tifffile.imread(folder / "nuclei.tif").astype(np.float32)
+    lab = tifffile.imread(folder / "nuclei_label.tif").astype(np.int32)
+    lo, hi = np.percentile(raw, [0.5, 99.8])
+    norm = np.clip((raw - lo) / (hi - lo), 0, 1)
+
+    def rgb(i: int) -> np.ndarray:
+        return np.repeat(norm[i][..., None], 3, axis=2)
+
+    pool = list(range(16, 44))  # slab 1
+    test = list(range(47, 54))  # slab 2, two slices apart
+    return (
+        [rgb(i) for i in pool],
+        [lab[i] for i in pool],
+        {"test": ([rgb(i) for i in test], [lab[i] for i in test])},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", choices=["glands", "nuclei"], default="glands")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument(
+        "--strategies",
+        default="random,uncertainty,mc_dropout,sa,qsa,full",
+        help="comma-separated; full = 100%%",
+    )
+    ap.add_argument("--segmenters", default="float,7bit", help="float and/or 7bit segmentation FCNs")
+    ap.add_argument("--n-pool", type=int, default=30)
+    ap.add_argument("--n-test", type=int, default=8)
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--smoke", action="store_true", help="tiny run (tests): 2 strategies, 1 seed")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+
+    base = DemoConfig().settings
+    fractions = DemoConfig().fractions
+    if args.smoke:
+        base = Settings(
+            preset="tiny",
+            ensemble_size=2,
+            iterations=4,
+            ensemble_iterations=2,
+            inq_iterations=1,
+            batch_size=2,
+            patch_size=32,
+            tile=64,
+        )
+        args.seeds, args.strategies, args.segmenters = [0], "random,qsa", "float,7bit"
+        args.n_pool, args.n_test, args.size, fractions = 6, 2, 64, (0.2, 0.5)
+    variants = {
+        name: replace(base, seg_bits=None if name == "float" else int(name.rstrip("bit")))
+        for name in args.segmenters.split(",")
+    }
+    strategies = tuple(s.strip() for s in args.strategies.split(","))
+    rows = []
+    t0 = time.time()
+    for seed in args.seeds:
+        if args.dataset == "glands":
+            pool_i, pool_l, tests = gland_data(args.n_pool, args.n_test, args.size, seed)
+        else:
+            pool_i, pool_l, tests = nuclei_data()
+        settings = replace(base, seed=seed, tile=max(base.tile, 64))
+        seed_rows = run_job(
+            active_learning_job(
+                pool_i, pool_l, tests, fractions, strategies, settings, seed=seed, segmenters=variants
+            ),
+            lambda e: None,
+        )
+        for r in seed_rows:
+            rows.append(dict(asdict(r), seed=seed))
+        print(f"seed {seed} done after {time.time() - t0:.0f} s", flush=True)
+    out = (
+        Path(args.out)
+        if args.out
+        else RESULTS / f"label_efficiency_{args.dataset}{'_smoke' if args.smoke else ''}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = summarise(rows)
+    meta = {
+        "dataset": args.dataset,
+        "seeds": args.seeds,
+        "strategies": strategies,
+        "segmenters": list(variants),
+        "settings": asdict(base),
+        "n_pool": len(pool_i),
+        "n_test": len(next(iter(tests.values()))[0]),
+        "fractions": fractions,
+        "seconds": round(time.time() - t0, 1),
+        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+    }
+    out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1, default=float))
+    plot(summary, out.with_suffix(".png"), meta)
+    print_table(summary)
+    print(f"wrote {out}")
+    return 0
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation over seeds per (strategy, segmenter, round)."""
+    keys = sorted({(r["strategy"], r["segmenter"], r["round"]) for r in rows})
+    out = []
+    for strategy, seg, rnd in keys:
+        sel = [r for r in rows if (r["strategy"], r["segmenter"], r["round"]) == (strategy, seg, rnd)]
+        entry = {
+            "strategy": strategy,
+            "segmenter": seg,
+            "round": rnd,
+            "fraction": sel[0]["fraction"],
+            "n": len(sel),
+        }
+        for m in ("object_f1", "object_dice", "object_hausdorff", "pixel_dice"):
+            vals = np.array([r[m] for r in sel], dtype=float)
+            finite = vals[np.isfinite(vals)]
+            entry[m] = float(finite.mean()) if len(finite) else float("inf")
+            entry[m + "_std"] = float(finite.std()) if len(finite) > 1 else 0.0
+        out.append(entry)
+    return out
+
+
+def print_table(summary: list[dict]) -> None:
+    print(f"{'strategy':<12} {'seg':<6} {'labelled':>8} {'F1':>13} {'Dice':>13} {'Hausdorff':>15}")
+    for e in summary:
+        print(
+            f"{e['strategy']:<12} {e['segmenter']:<6} {e['fraction']:>8.0%} "
+            f"{e['object_f1']:6.3f}±{e['object_f1_std']:.3f} "
+            f"{e['object_dice']:6.3f}±{e['object_dice_std']:.3f} "
+            f"{e['object_hausdorff']:7.1f}±{e['object_hausdorff_std']:5.1f}"
+        )
+
+
+def plot(summary: list[dict], path: Path, meta: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    segs = list(dict.fromkeys(e["segmenter"] for e in summary))
+    metrics = [
+        ("object_f1", "object F1 ↑"),
+        ("object_dice", "object Dice ↑"),
+        ("object_hausdorff", "object Hausdorff ↓"),
+    ]
+    fig, axes = plt.subplots(len(segs), 3, figsize=(13, 3.6 * len(segs)), squeeze=False)
+    for si, seg in enumerate(segs):
+        for mi, (m, title) in enumerate(metrics):
+            ax = axes[si][mi]
+            for strategy in dict.fromkeys(e["strategy"] for e in summary):
+                pts = [e for e in summary if e["strategy"] == strategy and e["segmenter"] == seg]
+                x = [e["fraction"] for e in pts]
+                y = np.array([e[m] for e in pts])
+                sd = np.array([e[m + "_std"] for e in pts])
+                if strategy == "full":
+                    ax.axhline(y[0], color="k", ls="--", lw=1, label="100% labelled")
+                    continue
+                ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=strategy)
+            ax.set_title(f"{title} — {seg} segmentation FCN", fontsize=10)
+            ax.set_xlabel("fraction of the pool labelled")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(
+        f"Label efficiency on {meta['dataset']} ({meta['n_pool']} pool, {meta['n_test']} test images, "
+        f"seeds {meta['seeds']}); mean ± std over seeds",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

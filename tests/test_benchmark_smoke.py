@@ -1,0 +1,25 @@
+"""Tiny runs of the benchmark scripts, so they cannot rot (the real runs live in benchmarks/)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_label_efficiency_smoke(tmp_path):
+    out = tmp_path / "le.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_label_efficiency.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    strategies = {r["strategy"] for r in data["rows"]}
+    assert strategies == {"random", "qsa"}
+    assert {r["segmenter"] for r in data["rows"]} == {"float", "7bit"}
+    assert all(0.0 <= r["object_f1"] <= 1.0 for r in data["rows"])
+    assert out.with_suffix(".png").stat().st_size > 10_000
