@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -508,17 +509,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (library messages sometimes span several)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def _tolerant_streams() -> None:
+    """Never fail on printing: file names need not be valid in the terminal's encoding."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that refuses
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit 0 ok, 2 bad input / file / project problem (one line on stderr),
+    130 cancelled, 1 an internal error (one line too; QSA_DEBUG=1 shows the traceback)."""
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Cancelled as exc:
-        print(f"qsa: {exc}", file=sys.stderr)
+    except (Cancelled, KeyboardInterrupt) as exc:
+        text = _one_line(exc) if isinstance(exc, Cancelled) else "cancelled with Ctrl-C"
+        print(f"qsa: {text}", file=sys.stderr)
         return 130
     except (QSAError, ValueError, OSError) as exc:
-        print(f"qsa: error: {exc}", file=sys.stderr)
+        print(f"qsa: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(
+            "qsa: error: out of memory (try a smaller tile size or a machine with more RAM)", file=sys.stderr
+        )
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+        if os.environ.get("QSA_DEBUG"):
+            raise
+        print(
+            f"qsa: internal error: {type(exc).__name__}: {_one_line(exc)} (QSA_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

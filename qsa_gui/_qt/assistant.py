@@ -10,6 +10,7 @@ freezes; project state lives in :class:`~qsa_gui.core.project.Project`.
 Public API (used by the PySide6 main window; see /tmp/gui_contract.md)::
 
     w = AssistantWidget(viewer)                 # viewer: napari.Viewer (or None: no canvas)
+                                                # (warms torch up once per process: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job()
@@ -82,6 +83,7 @@ from .layers import ROLE_PREDICTION, AnnotationLayers, to_uint8_rgb
 from .progress_panel import ProgressPanel
 from .runner import JobRunner
 from .sparkline import LossSparkline
+from .warmup import warm_up_torch
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +143,53 @@ class ExportReport:
     n_labels: int = 0
     n_predictions: int = 0
     files: list[str] = field(default_factory=list)
+    model_version: str | None = None  # the model copied into ``model/`` (None: no model yet)
+
+
+def export_model(project: Project, out: Path) -> list[str]:
+    """Copy the current model (its folder of member files, or a single model file) to ``out/model/``.
+
+    Written next to the final folder first, then renamed into place, so an interrupted export
+    never leaves a half-copied model behind; a ``model.json`` says which version it is and how it
+    scored. Returns the written paths relative to ``out`` (empty without a current model).
+    """
+    import json
+    import shutil
+
+    version = project.current_model
+    if version is None:
+        return []
+    src = project.model_path(version)
+    final = out / "model"
+    tmp = out / ".model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if src.is_dir():
+        shutil.copytree(src, tmp)
+    else:
+        tmp.mkdir(parents=True)
+        shutil.copy2(src, tmp / src.name)
+    m = project.model(version)
+    info = {
+        "version": m.version,
+        "kind": m.kind,
+        "bits": m.bits,
+        "n_labelled": m.n_labelled,
+        "metrics": m.metrics,
+        "created": m.created,
+        "project": project.name,
+    }
+    (tmp / "model.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return sorted(f"model/{p.relative_to(final).as_posix()}" for p in final.rglob("*") if p.is_file())
 
 
 def export_job(project: Project, folder: str | Path, cancel: CancelToken | None = None) -> Job[ExportReport]:
     """Write every saved annotation and prediction as TIFF, named after the original image,
-    plus ``annotations.csv`` (one row per image: status, who, when, model)."""
+    ``annotations.csv`` (one row per image: status, who, when, model) and the current model in
+    ``model/`` (so the labels and the network trained on them travel together)."""
     from qsa_gui.core.io import write_labels
 
     out = Path(folder)
@@ -204,6 +248,11 @@ def export_job(project: Project, folder: str | Path, cancel: CancelToken | None 
     writer.writerows(rows)
     atomic_write_bytes(out / "annotations.csv", buf.getvalue().encode("utf-8"))
     report.files.append("annotations.csv")
+    check(cancel)
+    if project.current_model is not None:
+        yield Progress("exporting", 1.0, f"model {project.current_model}")
+        report.files.extend(export_model(project, out))
+        report.model_version = project.current_model
     return report
 
 
@@ -292,8 +341,11 @@ class AssistantWidget(QWidget):
         *,
         shortcuts: bool = True,
         thumbnail_size: int = 96,
+        warm_up: bool = True,
     ) -> None:
         super().__init__(parent)
+        if warm_up:  # once per process: the first Retrain then never freezes the window
+            warm_up_torch()
         self.setObjectName("qsaAssistant")
         self.viewer = viewer
         self.project: Project | None = None
@@ -344,16 +396,28 @@ class AssistantWidget(QWidget):
     def _build_ui(self, thumbnail_size: int) -> None:
         # -- header
         self.project_button = QToolButton(self)
-        self.project_button.setText("Project")
+        self.project_button.setObjectName("qsaProjectButton")
+        # the arrow is part of the text: styles (napari's included) draw a menu indicator on top
+        # of the text of a narrow tool button, which clipped "Project" in a narrow dock
+        self.project_button.setText("Project ▾")
         self.project_button.setToolTip("Open, create, import into or export the annotation project")
         self.project_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.project_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.project_button.setStyleSheet(
+            "QToolButton#qsaProjectButton { padding: 2px 8px; }"
+            "QToolButton#qsaProjectButton::menu-indicator { image: none; width: 0px; }"
+        )
+        self.project_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.project_button.setMinimumWidth(
+            self.project_button.fontMetrics().horizontalAdvance(self.project_button.text()) + 24
+        )
         menu = QMenu(self.project_button)
         self.open_action = menu.addAction("Open project…", self._ask_open_project)
         self.new_action = menu.addAction("New project…", self._ask_new_project)
         self.demo_action = menu.addAction("New demo project (generated glands)…", self._ask_demo_project)
         menu.addSeparator()
         self.import_action = menu.addAction("Import images…", self._ask_import_images)
-        self.export_action = menu.addAction("Export labels…", self._ask_export)
+        self.export_action = menu.addAction("Export labels and model…", self._ask_export)
         menu.addSeparator()
         self.close_action = menu.addAction("Close project", self.close_project)
         self.project_button.setMenu(menu)
@@ -745,13 +809,16 @@ class AssistantWidget(QWidget):
         self._start("import", lambda cancel: import_job(project, list(paths), cancel), "Importing images")
 
     def export_to(self, folder: str | Path) -> None:
-        """Write all labels and predictions (TIFF) and annotations.csv into ``folder`` in a job."""
+        """Write all labels and predictions (TIFF), annotations.csv and the current model (``model/``)
+        into ``folder`` in a job."""
         if self.project is None:
             self._report("No project open: nothing to export.", "warning")
             return
         self._flush_labels()
         project = self.project
-        self._start("export", lambda cancel: export_job(project, folder, cancel), "Exporting labels")
+        self._start(
+            "export", lambda cancel: export_job(project, folder, cancel), "Exporting labels and model"
+        )
 
     # =========================================================================== jobs
     def suggest(self) -> None:
@@ -973,9 +1040,10 @@ class AssistantWidget(QWidget):
 
     def _export_done(self, report: ExportReport, _job: _JobContext) -> None:
         self.last_export_report = report
+        model = f", model {report.model_version} in model/" if report.model_version else ", no model yet"
         self._report(
             f"Exported {report.n_labels} label image(s) and {report.n_predictions} prediction(s) "
-            f"to {report.folder} (with annotations.csv)."
+            f"to {report.folder} (with annotations.csv{model})."
         )
 
     # =========================================================================== navigation
@@ -1477,7 +1545,7 @@ class AssistantWidget(QWidget):
             self.import_images(list(paths))
 
     def _ask_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export labels to folder")
+        folder = QFileDialog.getExistingDirectory(self, "Export labels and model to folder")
         if folder:
             self.export_to(folder)
 
@@ -1523,6 +1591,7 @@ __all__ = [
     "SHORTCUTS",
     "display_record",
     "export_job",
+    "export_model",
     "history_rows",
     "import_job",
 ]

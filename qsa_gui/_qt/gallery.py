@@ -41,6 +41,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListView,
+    QSizePolicy,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -130,6 +131,39 @@ def score_text(record: Any) -> str:
     if suggestion.get("representativeness") is not None:
         parts.append(f"r={float(suggestion['representativeness']):.2f}")
     return " ".join(parts)
+
+
+_BREAK_AFTER = "_-. "
+
+
+def wrap_name(name: str, fits: Callable[[str], bool], elide_start: Callable[[str], str]) -> list[str]:
+    """Lay a file name out on one or two lines so that the part that tells images apart shows.
+
+    Names of a series share their start ("gland_", "TCGA-…"): eliding in the middle or at the end
+    hides the number and the class that distinguish them. So: one line if it ``fits``; else two
+    lines broken after a separator (``_ - . space``), the most balanced break whose halves both
+    fit; else the longest prefix that fits, and the rest elided at its *start* (``elide_start``),
+    so the end of the name (number, extension) always stays visible.
+    """
+    if not name or fits(name):
+        return [name]
+    best: tuple[int, list[str]] | None = None
+    for i, ch in enumerate(name[:-1]):
+        if ch in _BREAK_AFTER:
+            first, rest = name[: i + 1], name[i + 1 :]
+            if fits(first) and fits(rest):
+                balance = abs(len(first) - len(rest))
+                if best is None or balance < best[0]:
+                    best = (balance, [first, rest])
+    if best is not None:
+        return best[1]
+    k = 1
+    while k < len(name) and fits(name[: k + 1]):
+        k += 1
+    seps = [i + 1 for i, ch in enumerate(name[:k]) if ch in _BREAK_AFTER]
+    cut = seps[-1] if seps and seps[-1] >= max(1, k // 2) else k
+    first, rest = name[:cut], name[cut:]
+    return [first, rest if fits(rest) else elide_start(rest)]
 
 
 def _to_unit_range(a: np.ndarray) -> np.ndarray:
@@ -437,9 +471,15 @@ def tooltip_text(record: Any) -> str:
             head += f" ({suggestion['strategy']})"
         lines.append(head)
         if suggestion.get("uncertainty") is not None:
-            lines.append(f"uncertainty {float(suggestion['uncertainty']):.3f}")
+            lines.append(
+                f"u = uncertainty {float(suggestion['uncertainty']):.3f} "
+                "(how much the suggestive models disagree; higher = more to learn)"
+            )
         if suggestion.get("representativeness") is not None:
-            lines.append(f"representativeness {float(suggestion['representativeness']):.3f}")
+            lines.append(
+                f"r = representativeness {float(suggestion['representativeness']):.3f} "
+                "(similarity to the unlabelled images; higher = more typical)"
+            )
     return "\n".join(lines)
 
 
@@ -469,8 +509,13 @@ class GalleryFilterProxy(QSortFilterProxyModel):
     def set_filter_mode(self, mode: str) -> None:
         if mode not in dict(FILTERS):
             raise ValueError(f"unknown filter {mode!r}; expected one of {[m for m, _ in FILTERS]}")
-        self._mode = mode
-        self.invalidateFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateFilter() is deprecated there
+            self.beginFilterChange()
+            self._mode = mode
+            self.endFilterChange()
+        else:
+            self._mode = mode
+            self.invalidate()
 
     def set_sort_key(self, key: str) -> None:
         if key not in dict(SORTS):
@@ -509,6 +554,7 @@ class GalleryDelegate(QStyledItemDelegate):
 
     PAD = 8
     GAP = 4
+    NAME_LINES = 2  # long names wrap (see wrap_name); every tile keeps room for two lines
 
     def __init__(self, thumbnail_size: int = 128, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -532,7 +578,15 @@ class GalleryDelegate(QStyledItemDelegate):
         name_h, chip_h, small_h = self._line_heights(option.font)
         width = self.thumbnail_size + 2 * self.PAD + 16
         height = (
-            self.PAD + self.thumbnail_size + self.GAP + name_h + self.GAP + chip_h + 2 + small_h + self.PAD
+            self.PAD
+            + self.thumbnail_size
+            + self.GAP
+            + self.NAME_LINES * name_h
+            + self.GAP
+            + chip_h
+            + 2
+            + small_h
+            + self.PAD
         )
         return QSize(width, height)
 
@@ -613,11 +667,15 @@ class GalleryDelegate(QStyledItemDelegate):
         name_font.setWeight(QFont.Weight.DemiBold)
         painter.setFont(name_font)
         painter.setPen(palette.color(QPalette.ColorRole.Text))  # the selection fill is translucent
-        name = QFontMetrics(name_font).elidedText(
-            str(index.data(Qt.ItemDataRole.DisplayRole)), Qt.TextElideMode.ElideMiddle, int(text_width)
-        )
-        painter.drawText(QRectF(text_left, y, text_width, name_h), int(Qt.AlignmentFlag.AlignCenter), name)
-        y += name_h + self.GAP
+        lines = self.name_lines(str(index.data(Qt.ItemDataRole.DisplayRole)), name_font, text_width)
+        top = y + (self.NAME_LINES - len(lines)) * name_h / 2  # one line: centred in the two
+        for i, line in enumerate(lines):
+            painter.drawText(
+                QRectF(text_left, top + i * name_h, text_width, name_h),
+                int(Qt.AlignmentFlag.AlignCenter),
+                line,
+            )
+        y += self.NAME_LINES * name_h + self.GAP
 
         # status chip, centred
         painter.setFont(small)
@@ -644,6 +702,17 @@ class GalleryDelegate(QStyledItemDelegate):
                 QRectF(text_left, y, text_width, small_h), int(Qt.AlignmentFlag.AlignCenter), scores
             )
         painter.restore()
+
+    @staticmethod
+    def name_lines(name: str, font: QFont, width: float) -> list[str]:
+        """The tile's name lines (see :func:`wrap_name`); the full name is in the tooltip."""
+        fm = QFontMetrics(font)
+        w = int(width)
+        return wrap_name(
+            name,
+            lambda text: fm.horizontalAdvance(text) <= w,
+            lambda text: fm.elidedText(text, Qt.TextElideMode.ElideLeft, w),
+        )
 
     @staticmethod
     def _draw_badge(painter: QPainter, frame: QRectF, text: str, colour: QColor, font: QFont) -> None:
@@ -706,8 +775,13 @@ class GalleryWidget(QWidget):
         self.sort_combo = QComboBox(self)
         for key, text in SORTS:
             self.sort_combo.addItem(text, key)
+        for combo in (self.filter_combo, self.sort_combo):  # never clip "Suggestion rank"
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("galleryCount")
+        # the count gives way first in a narrow dock (its full text stays in the tooltip)
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         self.view = QListView(self)
         self.view.setViewMode(QListView.ViewMode.IconMode)
@@ -728,10 +802,10 @@ class GalleryWidget(QWidget):
         bar.addWidget(QLabel("Show", self))
         bar.addWidget(self.filter_combo)
         bar.addSpacing(12)
-        bar.addWidget(QLabel("Sort by", self))
+        bar.addWidget(QLabel("Sort", self))
         bar.addWidget(self.sort_combo)
-        bar.addStretch(1)
-        bar.addWidget(self.count_label)
+        bar.addSpacing(8)
+        bar.addWidget(self.count_label, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(6)
@@ -835,6 +909,7 @@ class GalleryWidget(QWidget):
         if suggested:
             text += f" · {suggested} suggested"
         self.count_label.setText(text)
+        self.count_label.setToolTip(text)
 
 
 __all__ = [
@@ -851,4 +926,6 @@ __all__ = [
     "natural_key",
     "score_text",
     "suggestion_rank",
+    "tooltip_text",
+    "wrap_name",
 ]

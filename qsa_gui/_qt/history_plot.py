@@ -96,7 +96,10 @@ class HistoryPlot(QWidget):
         super().__init__(parent)
         self.metrics = tuple(metrics)
         self.rows: list[dict[str, Any]] = []
-        self.figure = Figure(figsize=(6.4, 3.4), dpi=100)
+        # constrained layout sizes the margins to the tick and axis labels at every width, so the
+        # "validation score" / "labelled images" labels are never cut off in a narrow dock
+        self.figure = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
+        self.figure.get_layout_engine().set(w_pad=4 / 72, h_pad=4 / 72, hspace=0.0, wspace=0.0)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setParent(self)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -106,6 +109,7 @@ class HistoryPlot(QWidget):
         self.metric_lines: dict[str, Line2D] = {}
         self.rejected_markers: dict[str, Line2D] = {}
         self.bars: Any = None
+        self.legend: Any = None  # the figure legend (above the axes), None while empty
         self.live_loss = LiveLossPlot(self) if show_live_loss else None
 
         layout = QVBoxLayout(self)
@@ -143,6 +147,9 @@ class HistoryPlot(QWidget):
         ax, bar_ax = self.axes, self.bar_axes
         ax.clear()
         bar_ax.clear()
+        for old_legend in list(self.figure.legends):
+            old_legend.remove()
+        self.legend = None
         self.metric_lines.clear()
         self.rejected_markers.clear()
         self.bars = None
@@ -172,7 +179,6 @@ class HistoryPlot(QWidget):
                 alpha=0.75,
                 transform=ax.transAxes,
             )
-            self.figure.subplots_adjust(left=0.05, right=0.95, top=0.95, bottom=0.05)
             self.canvas.draw_idle()
             return
 
@@ -249,20 +255,19 @@ class HistoryPlot(QWidget):
                     label=REJECTED_LABEL,
                 )
             )
-        legend = ax.legend(
+        # a figure legend "outside" the axes: the constrained layout reserves room for it
+        legend = self.legend = self.figure.legend(
             handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 1.0),
+            loc="outside upper center",
             ncol=min(len(handles), 3),
             fontsize=8,
             frameon=False,
-            borderaxespad=-2.6,
-            handlelength=1.6,
-            columnspacing=1.2,
+            handlelength=1.4,
+            handletextpad=0.5,
+            columnspacing=0.9,
         )
         for text in legend.get_texts():
             text.set_color(fg)
-        self.figure.subplots_adjust(left=0.09, right=0.90, top=0.84, bottom=0.17)
         self.canvas.draw_idle()
 
 

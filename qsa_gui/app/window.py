@@ -271,10 +271,10 @@ class MainWindow(QMainWindow):
         )
         a(
             "export",
-            "&Export labels and predictions…",
+            "&Export labels and model…",
             self.export_dialog,
             (),
-            "Write labels, predictions and a CSV to a folder",
+            "Write labels, predictions, a CSV and the current model to a folder",
         )
         a("quit", "&Quit", self.close, ("Ctrl+Q",), "Save and quit")
         a("undo", "&Undo", self.undo, ("Ctrl+Z",), "Undo the last paint, fill or erase")

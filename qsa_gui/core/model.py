@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
@@ -380,7 +381,10 @@ def predict_tiled(
     Tiles start at multiples of ``size_multiple`` (so pooling grids line up and tiles agree in
     their overlap), the image is reflect-padded at the bottom/right to cover the last tile,
     and overlapping tiles are blended with a raised-cosine window. Only H x W float32
-    accumulators live on the host; tiles go to the device ``batch_size`` at a time. The
+    accumulators live on the host; tiles go to the device ``batch_size`` at a time. Out of
+    device memory (``torch.cuda.OutOfMemoryError``), the batch is halved, then the tile, and at
+    last the model moves to the CPU (it stays there), each step announced by a
+    :class:`GPUMemoryWarning`. The
     descriptor is the mean of the tiles' descriptors weighted by each tile's area inside the
     image. ``device=None`` uses the model's device; another device moves the model there.
     Runs in eval mode unless inside :func:`mc_dropout`.
@@ -396,17 +400,7 @@ def predict_tiled(
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile), got {overlap}")
     img = img.astype(np.float32, copy=False)
-    h, w = img.shape[:2]
     tile = (tile // m) * m
-    # Effective overlap is rounded up so that the stride is a multiple of size_multiple.
-    stride = max(m, ((tile - overlap) // m) * m)
-    th, tw = min(tile, _round_up(h, m)), min(tile, _round_up(w, m))
-    ys, xs = _starts(h, th, stride), _starts(w, tw, stride)
-    ph, pw = ys[-1] + th, xs[-1] + tw
-    padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect") if (ph, pw) != (h, w) else img
-    wy, wx = _ramp(th, th - stride), _ramp(tw, tw - stride)
-    window = np.outer(wy, wx).astype(np.float32)
-
     if device is None:
         try:
             dev = next(model.parameters()).device
@@ -415,6 +409,76 @@ def predict_tiled(
     else:
         dev = torch.device(device)
         model.to(dev)
+    on_cpu_fallback = False
+    tile0, batch0 = tile, batch_size
+    while True:
+        try:
+            return _predict_tiled_once(model, img, tile, overlap, batch_size, dev, cancel)
+        except Exception as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            _release_memory(dev)
+            smaller = ((tile // 2) // m) * m
+            if smaller >= max(m, 64) and overlap < smaller:
+                warnings.warn(
+                    f"out of {dev.type} memory at {tile} px tiles; retrying with {smaller} px tiles",
+                    GPUMemoryWarning,
+                    stacklevel=2,
+                )
+                tile, batch_size = smaller, 1
+                continue
+            if on_cpu_fallback or not (dev.type != "cpu" or isinstance(exc, torch.cuda.OutOfMemoryError)):
+                raise
+            warnings.warn(
+                f"out of {dev.type} memory even with one {tile} px tile; continuing on the CPU (slower)",
+                GPUMemoryWarning,
+                stacklevel=2,
+            )
+            on_cpu_fallback = True
+            dev = torch.device("cpu")
+            model.to(dev)
+            tile, batch_size = tile0, batch0  # host memory is another budget: start again
+
+
+class GPUMemoryWarning(RuntimeWarning):
+    """predict_tiled ran out of accelerator memory and went on with smaller batches or tiles,
+    or on the CPU: slower, same kind of result (smaller tiles only change the blending)."""
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeError other backends raise for the same thing."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _release_memory(dev: torch.device) -> None:
+    if dev.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _predict_tiled_once(
+    model: SAFCN,
+    img: np.ndarray,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    dev: torch.device,
+    cancel: CancelToken | None,
+) -> TiledPrediction:
+    """One pass of :func:`predict_tiled` at a fixed tile size; a batch that runs out of memory is
+    retried as halves (per-tile results do not depend on the batch in eval mode)."""
+    m = model.size_multiple
+    h, w = img.shape[:2]
+    # Effective overlap is rounded up so that the stride is a multiple of size_multiple.
+    stride = max(m, ((tile - overlap) // m) * m)
+    th, tw = min(tile, _round_up(h, m)), min(tile, _round_up(w, m))
+    ys, xs = _starts(h, th, stride), _starts(w, tw, stride)
+    ph, pw = ys[-1] + th, xs[-1] + tw
+    padded = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="reflect") if (ph, pw) != (h, w) else img
+    wy, wx = _ramp(th, th - stride), _ramp(tw, tw - stride)
+    window = np.outer(wy, wx).astype(np.float32)
 
     gland = np.zeros((h, w), np.float32)
     contour = np.zeros((h, w), np.float32)
@@ -428,15 +492,29 @@ def predict_tiled(
         if not in_mc:
             model.eval()
         with torch.inference_mode():
-            for i in range(0, len(boxes), batch_size):
+            i = 0
+            while i < len(boxes):
                 check(cancel)
                 chunk = boxes[i : i + batch_size]
                 batch = np.stack([padded[y : y + th, x : x + tw] for y, x in chunk])
-                x_t = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(dev)
-                out = model(x_t)
-                g = torch.sigmoid(out.gland[:, 0]).float().cpu().numpy()
-                c = torch.sigmoid(out.contour[:, 0]).float().cpu().numpy()
-                d = out.descriptor.double().cpu().numpy()
+                try:
+                    x_t = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(dev)
+                    out = model(x_t)
+                    g = torch.sigmoid(out.gland[:, 0]).float().cpu().numpy()
+                    c = torch.sigmoid(out.contour[:, 0]).float().cpu().numpy()
+                    d = out.descriptor.double().cpu().numpy()
+                except Exception as exc:
+                    if batch_size == 1 or not _is_out_of_memory(exc):
+                        raise
+                    x_t = out = None  # type: ignore[assignment]
+                    _release_memory(dev)
+                    batch_size = max(1, batch_size // 2)
+                    warnings.warn(
+                        f"out of {dev.type} memory; predicting {batch_size} tile(s) at a time",
+                        GPUMemoryWarning,
+                        stacklevel=3,
+                    )
+                    continue
                 for j, (y, x) in enumerate(chunk):
                     vh, vw = min(th, h - y), min(tw, w - x)
                     win = window[:vh, :vw]
@@ -446,6 +524,7 @@ def predict_tiled(
                     area = float(vh * vw)
                     desc_sum += d[j] * area
                     area_sum += area
+                i += len(chunk)
     finally:
         if not in_mc:
             model.train(was_training)
@@ -486,6 +565,7 @@ def load_fcn(path: str | Path, device: str | torch.device | None = None) -> tupl
 __all__ = [
     "FCNConfig",
     "FCNOutput",
+    "GPUMemoryWarning",
     "PRESETS",
     "SAFCN",
     "TiledPrediction",

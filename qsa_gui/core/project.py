@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import errno
 import getpass
 import hashlib
 import importlib
@@ -56,6 +57,8 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _MODEL_NUM_RE = re.compile(r"-v(\d+)$")
 _MAX_NAME_CHARS = 120
+# Above this many pixels an image is validated lazily on import (= largeimage.LARGE_IMAGE_PIXELS).
+_LARGE_IMAGE_PIXELS = 4096 * 4096
 # An unreadable lock younger than this may be one another process is still writing.
 _FRESH_LOCK_S = 5.0
 
@@ -338,8 +341,7 @@ class Project:
         proj = cls(folder, read_only=False)
         proj._acquire_lock()
         try:
-            for sub in _SUBDIRS:
-                (proj.folder / sub).mkdir(exist_ok=True)
+            proj._make_subdirs()
             proj.name = name if name else proj.folder.name
             proj.created = _now()
             proj.settings = _normalized(settings or {})
@@ -363,12 +365,18 @@ class Project:
         try:
             proj._load_manifest()
             if not read_only:
-                for sub in _SUBDIRS:
-                    (proj.folder / sub).mkdir(exist_ok=True)
+                proj._make_subdirs()
         except BaseException:
             proj._release_lock()
             raise
         return proj
+
+    def _make_subdirs(self) -> None:
+        for sub in _SUBDIRS:
+            try:
+                (self.folder / sub).mkdir(exist_ok=True)
+            except OSError as e:
+                raise ProjectError(f"{self.folder / sub}: cannot create folder ({e.strerror or e})") from e
 
     def close(self) -> None:
         """Release the lock; the object refuses further writes."""
@@ -406,10 +414,16 @@ class Project:
             except OSError as e:
                 raise ProjectError(f"{self.folder}: cannot create lock file ({e.strerror or e})") from e
             try:
-                os.write(fd, payload)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                try:
+                    if os.write(fd, payload) != len(payload):
+                        raise OSError(errno.ENOSPC, "short write")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:  # e.g. a full disk: leave no empty lock behind to block others
+                with contextlib.suppress(OSError):
+                    self.lock_path.unlink()
+                raise ProjectError(f"{self.folder}: cannot write the lock file ({e.strerror or e})") from e
             self._lock_token = token
             return
         raise ProjectError(f"{self.folder}: could not take the project lock ({self.lock_path})")
@@ -752,6 +766,21 @@ class Project:
                     report.skipped.append((shown, reason))
         return report
 
+    @staticmethod
+    def _validated_image_shape(io: ModuleType, src: Path) -> tuple[int, int]:
+        """(H, W) of an importable image, decoding it to prove it reads. Large images (see
+        largeimage.LARGE_IMAGE_PIXELS) are opened lazily and only their first and last rows
+        decoded (a truncated file loses its tail), so importing a slide never needs its size in RAM."""
+        with io.open_lazy(src) as lazy:
+            h, w = int(lazy.shape[0]), int(lazy.shape[1])
+            if h * w <= _LARGE_IMAGE_PIXELS:
+                lazy.read_rgb(0, h)  # == load_rgb(src), decoded once
+            else:
+                rows = max(1, min(h, 4_000_000 // max(1, w)))
+                lazy.read_rgb(0, rows)
+                lazy.read_rgb(max(0, h - rows), h)
+        return h, w
+
     def _import_one(
         self,
         io: ModuleType,
@@ -775,13 +804,11 @@ class Project:
         if digest in known:
             return f"already in project (as {known[digest]})"
         try:
-            rgb = io.load_rgb(src)
+            shape = self._validated_image_shape(io, src)
         except InputFileError as e:
             return e.reason
         except Exception as e:  # noqa: BLE001 - one undecodable file must not stop the import
             return f"cannot decode image ({type(e).__name__}: {e})"
-        shape = (int(rgb.shape[0]), int(rgb.shape[1]))
-        del rgb
         gt = None
         label_src = label_map.get(src.absolute())
         if label_src is not None:
@@ -857,6 +884,15 @@ class Project:
             raise InputFileError(where, f"labels of {rec.id} exceed the int32 range")
         return np.ascontiguousarray(arr, dtype=np.int32)
 
+    def _write_labels_file(self, rel: str, arr: np.ndarray, what: str) -> None:
+        """Write a label TIFF; a disk error (full, read-only, gone) becomes a ProjectError naming
+        the file, so every shell shows it as one line and the previous file stays as it was."""
+        path = self.folder / rel
+        try:
+            _io().write_labels(path, arr)
+        except OSError as e:
+            raise ProjectError(f"{path}: could not save the {what} ({e.strerror or e})") from e
+
     def save_labels(self, image_id: str, labels: Any, *, done: bool = False, user: str | None = None) -> None:
         """Autosave (done=False: an unlabelled image becomes in_progress, others keep their
         status) or finish (done=True: labelled, by ``user`` at now)."""
@@ -864,7 +900,7 @@ class Project:
             rec = self.image(image_id)
             arr = self._validated_labels(rec, labels)
             rel = f"labels/{rec.id}.tif"
-            _io().write_labels(self.folder / rel, arr)
+            self._write_labels_file(rel, arr, "labels")
             rec.label_path = rel
             if done:
                 rec.status = STATUS_LABELLED
@@ -971,11 +1007,40 @@ class Project:
                 arr = self._validated_labels(rec, labels)
                 tag = _safe_key(str(model_version))
                 rel = f"predictions/{rec.id}.{tag}.tif"
-                _io().write_labels(self.folder / rel, arr)
+                self._write_labels_file(rel, arr, "prediction")
                 rec.prediction_path = rel
                 rec.prediction_model = str(model_version)
                 if old and old != rel:
                     self._after_save.append(lambda: self._inside(old, "old prediction").unlink())
+
+    def save_prediction_file(self, image_id: str, file: str | Path, model_version: str) -> Path:
+        """Adopt a label TIFF already written to disk as the prediction (large images are written
+        strip by strip and never held in memory). The file is *moved* into predictions/; it must
+        lie on the project's file system (write it inside the project folder). Returns its path."""
+        src = Path(file)
+        io = _io()
+        with self._mutex:
+            rec = self.image(image_id)
+            old = rec.prediction_path
+            with io.open_lazy(src) as lazy:
+                if len(lazy.shape) != 2 or tuple(lazy.shape) != tuple(rec.shape):
+                    raise InputFileError(
+                        src, f"prediction shape {lazy.shape} does not match image {rec.id} {rec.shape}"
+                    )
+                if not np.issubdtype(lazy.dtype, np.integer):
+                    raise InputFileError(src, f"prediction pixels are {lazy.dtype}, not instance ids")
+            with self._mutation():
+                rel = f"predictions/{rec.id}.{_safe_key(str(model_version))}.tif"
+                target = self._inside(rel, "prediction")
+                try:
+                    os.replace(src, target)
+                except OSError as e:
+                    raise ProjectError(f"{target}: could not save the prediction ({e.strerror or e})") from e
+                rec.prediction_path = rel
+                rec.prediction_model = str(model_version)
+                if old and old != rel:
+                    self._after_save.append(lambda: self._inside(old, "old prediction").unlink())
+            return target
 
     # ---------------------------------------------------------------- models
 

@@ -65,9 +65,9 @@ class Suggestion:
     representativeness: float
 
 
-def default_k(n_total: int) -> int:
+def default_k(n_total: int, fraction: float = 0.1) -> int:
     """About 10% of the whole pool per round, as in the paper (8 of 85 GlaS images)."""
-    return max(1, int(round(0.1 * n_total)))
+    return max(1, int(round(fraction * n_total)))
 
 
 def image_uncertainty(probabilities: np.ndarray) -> float:

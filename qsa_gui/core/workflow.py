@@ -100,7 +100,7 @@ def suggest_job(
         + len(labelled)
         + len([r for r in project.images if r.split == "pool" and r.status == "in_progress"])
     )
-    k = settings.k or max(1, int(round(settings.suggest_fraction * n_total))) or default_k(n_total)
+    k = settings.k or default_k(n_total, settings.suggest_fraction)
     strategy = settings.strategy if labelled else "diverse"
     reused = False
     yield Progress("preparing", 0.0, f"{len(labelled)} labelled, {len(pool)} unlabelled")
@@ -321,24 +321,59 @@ def segment_job(
     settings: Settings | None = None,
     cancel: CancelToken | None = None,
 ) -> Job[dict[str, np.ndarray]]:
-    """Segment ``image_ids`` (default: every unlabelled image) with the current model."""
+    """Segment ``image_ids`` (default: every unlabelled image) with the current model.
+
+    Images above :data:`largeimage.LARGE_IMAGE_PIXELS` are segmented strip by strip
+    (:func:`largeimage.segment_large`, memory independent of the image height) into a TIFF
+    beside the predictions, moved into place at the commit; their entry in the returned dict is
+    a read-only ``np.memmap`` of that file (uint16/uint32 ids) instead of an in-memory array.
+    """
+    from .io import open_lazy
+    from .largeimage import is_large, segment_large
+
     settings = settings or project_settings(project)
     if project.current_model is None:
         raise QSAError("No segmentation model yet: press Retrain first.")
     ids = list(image_ids) if image_ids is not None else project.unlabelled_ids("pool")
     segmenter = Segmenter.load(project.model_path(project.current_model), device=settings.device)
+    version = project.current_model
     out: dict[str, np.ndarray] = {}
-    results = []
-    for i, image_id in enumerate(ids):
+    large: dict[str, Path] = {}
+    n = max(1, len(ids))
+    try:
+        for i, image_id in enumerate(ids):
+            check(cancel)
+            if is_large(project.image(image_id).shape):
+                tmp = project.folder / "predictions" / f".{image_id}.large.{os.getpid()}.tif"
+                large[image_id] = tmp
+                with open_lazy(project.image_path(image_id)) as source:
+                    yield from sub_job(
+                        segment_large(segmenter, source, tmp, device=settings.device, cancel=cancel),
+                        i / n,
+                        (i + 1) / n,
+                    )
+            else:
+                out[image_id] = segmenter.predict(
+                    project.load_image(image_id), device=settings.device, cancel=cancel
+                )
+            yield Progress("segmenting", (i + 1) / n, f"{i + 1}/{len(ids)} images")
         check(cancel)
-        out[image_id] = segmenter.predict(project.load_image(image_id), device=settings.device, cancel=cancel)
-        results.append(image_id)
-        yield Progress("segmenting", (i + 1) / max(1, len(ids)), f"{i + 1}/{len(ids)} images")
-    check(cancel)
-    with project.batch():  # one manifest write for the whole set
-        for image_id in results:
-            project.save_prediction(image_id, out[image_id], project.current_model)
-    return out
+        with project.batch():  # one manifest write for the whole set
+            for image_id in ids:
+                if image_id in large:
+                    project.save_prediction_file(image_id, large[image_id], version)
+                else:
+                    project.save_prediction(image_id, out[image_id], version)
+    finally:
+        for tmp in large.values():  # cancelled or failed: no half-finished prediction left behind
+            tmp.unlink(missing_ok=True)
+    if large:
+        import tifffile
+
+        for image_id in large:
+            path = project.folder / str(project.image(image_id).prediction_path)
+            out[image_id] = tifffile.memmap(path, mode="r")
+    return {image_id: out[image_id] for image_id in ids}
 
 
 def evaluate_job(

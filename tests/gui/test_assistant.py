@@ -6,6 +6,7 @@ runner's signals, never on sleeps.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -186,6 +187,23 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     w.tabs.setCurrentIndex(2)
     assert [r["version"] for r in w.history_plot.rows] == [p.current_model]
 
+    # export: labels, CSV and the current model (byte-identical copy, plus model.json)
+    out = demo.parent / "export"
+    run(qtbot, w, lambda: w.export_to(out))
+    src = p.model_path(p.current_model)
+    src_files = (
+        {f.relative_to(src).as_posix(): f for f in src.rglob("*") if f.is_file()}
+        if src.is_dir()
+        else {src.name: src}
+    )
+    copied = {f.relative_to(out / "model").as_posix() for f in (out / "model").rglob("*") if f.is_file()}
+    assert copied == set(src_files) | {"model.json"}
+    assert all((out / "model" / rel).read_bytes() == f.read_bytes() for rel, f in src_files.items())
+    info = json.loads((out / "model" / "model.json").read_text())
+    assert info["version"] == p.current_model and info["n_labelled"] == 2
+    assert w.last_export_report.model_version == p.current_model and "model/" in w.last_message
+    assert not (out / ".model.tmp").exists()
+
     # segment the shown image: an editable prediction layer appears
     target = p.unlabelled_ids()[0]
     w.show_image(target)
@@ -310,6 +328,19 @@ def test_event_loop_stays_responsive_while_retraining(assistant: AssistantWidget
     assert w.loss_plot.paint_count > 1 and len(w.loss_values) > 5
     assert monitor.ticks > 50
     assert monitor.max_gap_ms < 250, summary  # target < 100 ms; the CI machine is shared
+
+
+def test_header_project_button_is_not_clipped_in_a_narrow_dock(assistant: AssistantWidget, demo: Path, qtbot):
+    w = assistant
+    w.open_project(demo)
+    w.resize(w.minimumWidth(), 700)
+    w.show()
+    qtbot.waitExposed(w)
+    b = w.project_button
+    assert b.text() == "Project ▾" and "Export labels and model…" in [a.text() for a in b.menu().actions()]
+    assert b.width() >= b.fontMetrics().horizontalAdvance(b.text()) + 16  # text plus padding
+    assert b.geometry().left() >= 0 and b.geometry().right() <= w.width()
+    assert w.counts_label.geometry().right() <= b.geometry().left()  # nothing drawn over it
 
 
 def test_suggest_disabled_when_everything_is_labelled(assistant: AssistantWidget, demo: Path, qtbot):

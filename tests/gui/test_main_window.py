@@ -167,7 +167,7 @@ def test_menus_actions_and_shortcuts(qtbot, make_window):
         "Open project…",
         "Open recent",
         "Import images…",
-        "Export labels and predictions…",
+        "Export labels and model…",
         "Quit",
     ):
         assert text in file_texts

@@ -254,6 +254,20 @@ def test_percentile_matches_numpy():
         percentile(values, 101)
 
 
+def test_torch_warm_up_runs_once_and_keeps_the_random_state():
+    import torch
+
+    from qsa_gui._qt.warmup import torch_warmed_up, warm_up_torch
+
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    warm_up_torch()
+    assert torch_warmed_up() and warm_up_torch() == 0.0  # once per process
+    assert warm_up_torch(force=True) > 0.0
+    assert torch.equal(torch.get_rng_state(), state)  # seeded jobs are not shifted by it
+    assert "torch.optim" in __import__("sys").modules
+
+
 def test_heartbeat_detects_a_deliberate_block(qtbot):
     monitor = EventLoopMonitor(interval_ms=10)
     monitor.start()
@@ -324,6 +338,29 @@ def test_status_rank_score_and_natural_sort():
     assert g.suggestion_rank(rec) == 1 and g.score_text(rec) == "u=0.123 r=0.87"
     assert g.suggestion_rank(FakeRecord("y", "y")) is None and g.score_text(FakeRecord("y", "y")) == ""
     assert sorted(["img_10", "img_2", "Img_1"], key=g.natural_key) == ["Img_1", "img_2", "img_10"]
+
+
+def test_wrap_name_keeps_the_distinguishing_end_visible():
+    fits = lambda text: len(text) <= 13  # noqa: E731 - a 13-character tile
+    elide = lambda text: "…" + text[-12:]  # noqa: E731 - what ElideLeft does
+    assert g.wrap_name("img_1.png", fits, elide) == ["img_1.png"]
+    # the old middle elision gave "gland_…nt.png"; now the number and the grade both show
+    assert g.wrap_name("gland_18_malignant.png", fits, elide) == ["gland_18_", "malignant.png"]
+    assert g.wrap_name("test_21_benign.png", fits, elide) == ["test_21_", "benign.png"]
+    # no separator break fits: longest prefix, then the rest elided at its start (the end stays)
+    lines = g.wrap_name("TCGA-A1-A0SB-01Z-00-DX1_tile_0042.png", fits, elide)
+    assert len(lines) == 2 and all(fits(line) for line in lines)
+    assert lines[0] == "TCGA-A1-A0SB-" and lines[1].startswith("…") and lines[1].endswith("_0042.png")
+    lines = g.wrap_name("abcdefghijklmnopqrstuvwxyz", fits, elide)
+    assert lines == ["abcdefghijklm", "nopqrstuvwxyz"]
+
+
+def test_gallery_tooltip_has_full_name_status_and_scores():
+    rec = FakeRecord("x", "gland_18_malignant.png", suggestion=suggestion(1, 0.0123, 0.9812))
+    tip = g.tooltip_text(rec)
+    assert tip.splitlines()[0] == "gland_18_malignant.png"
+    assert "status: unlabelled" in tip and "suggested #1 in round 2 (qsa)" in tip
+    assert "uncertainty 0.012" in tip and "representativeness 0.981" in tip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,6 +490,34 @@ def test_gallery_paints_badges_only_for_suggestions(qtbot, fake_records):
     assert _count_colour(w.grab().toImage(), g.SUGGESTION_COLOUR) < 20
 
 
+def test_gallery_tile_shows_long_names_on_two_lines(qtbot):
+    names = ["gland_18_malignant.png", "gland_19_benign.png", "short.png"]
+    recs = [FakeRecord(f"n{i}", n) for i, n in enumerate(names)]
+    w = make_gallery(qtbot, recs)
+    delegate = w.view.itemDelegate()
+    index = w.proxy.index(0, 0)
+    option = g.QStyleOptionViewItem()
+    option.font = w.view.font()
+    width = delegate.sizeHint(option, index).width() - 2 * delegate.PAD - 4
+    font = g.QFont(w.view.font())
+    font.setWeight(g.QFont.Weight.DemiBold)
+    lines = delegate.name_lines("gland_18_malignant.png", font, width)
+    assert "".join(lines) == "gland_18_malignant.png"  # nothing hidden: wrapped, not elided
+    assert delegate.name_lines("short.png", font, width) == ["short.png"]
+    # the tile is tall enough for two name lines: it grows by one line height
+    one = delegate.sizeHint(option, index).height()
+    delegate.NAME_LINES = 1
+    assert one - delegate.sizeHint(option, index).height() == g.QFontMetrics(option.font).height()
+
+
+def test_gallery_filter_change_uses_no_deprecated_api(qtbot, fake_records, recwarn):
+    w = make_gallery(qtbot, fake_records)
+    w.set_filter("suggested")
+    w.set_filter("all")
+    assert not [x for x in recwarn if "invalidateFilter" in str(x.message)]
+    assert len(w.visible_ids()) == len(fake_records)
+
+
 def test_gallery_background_thumbnails_are_loaded_off_thread_and_cached(qtbot, fake_records):
     calls: list[str] = []
     threads: list[int] = []
@@ -510,14 +575,36 @@ def test_history_plot_draws_rows(qtbot):
     assert list(rx) == [2] and list(ry) == pytest.approx([0.69])
     assert w.rejected_markers["pixel_dice"].get_markerfacecolor() == "none"
     assert [b.get_height() for b in w.bars] == [4, 8, 12, 16]
-    legend = [t.get_text() for t in w.axes.get_legend().get_texts()]
+    legend = [t.get_text() for t in w.legend.get_texts()]
     assert REJECTED_LABEL in legend and "object F1" in legend
     assert not w.grab().isNull()
     w.set_rows([r for r in HISTORY if r["accepted"]])
     assert w.rejected_markers == {}
-    assert REJECTED_LABEL not in [t.get_text() for t in w.axes.get_legend().get_texts()]
+    assert REJECTED_LABEL not in [t.get_text() for t in w.legend.get_texts()]
+    assert len(w.figure.legends) == 1  # the old legend was replaced, not stacked
     w.set_rows([])
-    assert w.metric_lines == {} and w.bars is None
+    assert w.metric_lines == {} and w.bars is None and w.legend is None
+
+
+@pytest.mark.parametrize("width", [430, 900])
+def test_history_plot_axis_labels_and_legend_fit_a_narrow_panel(qtbot, width):
+    """Regression: at ~430 px the left label "validation score" used to be cut off."""
+    w = HistoryPlot(show_live_loss=False)
+    qtbot.addWidget(w)
+    w.resize(width, 300)
+    w.show()
+    qtbot.waitExposed(w)
+    w.set_rows(HISTORY)
+    w.canvas.draw()
+    fig = w.figure.bbox
+    assert fig.width == pytest.approx(w.canvas.width() * w.canvas.device_pixel_ratio, abs=2)
+    renderer = w.canvas.get_renderer()
+    assert w.axes.yaxis.label.get_text() == "validation score"
+    for artist in (w.axes.yaxis.label, w.bar_axes.yaxis.label, w.legend):
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.width and box.y0 >= 0 and box.y1 <= fig.height, artist
+    for tick in w.axes.get_xticklabels():
+        assert tick.get_window_extent(renderer).y0 >= 0
 
 
 def test_history_plot_missing_metric_leaves_gap_and_custom_metrics(qtbot):
