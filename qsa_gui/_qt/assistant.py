@@ -628,7 +628,7 @@ class AssistantWidget(QWidget):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([380, 220])
+        splitter.setSizes([460, 200])
         self.splitter = splitter
 
         line = QFrame(self)

@@ -84,7 +84,7 @@ FILTERS: tuple[tuple[str, str], ...] = (
     (FILTER_LABELLED, "Labelled"),
 )
 SORT_NAME, SORT_RANK = "name", "rank"
-SORTS: tuple[tuple[str, str], ...] = ((SORT_RANK, "Suggestion rank"), (SORT_NAME, "Name"))
+SORTS: tuple[tuple[str, str], ...] = ((SORT_RANK, "Rank"), (SORT_NAME, "Name"))
 
 _USER = int(Qt.ItemDataRole.UserRole)
 ID_ROLE = _USER + 1  # str
@@ -747,6 +747,17 @@ class GalleryDelegate(QStyledItemDelegate):
 
 
 # -- widget ----------------------------------------------------------------------------------------
+class _ElidedLabel(QLabel):
+    """A one-line label that elides its end ("…") instead of clipping when it is too narrow."""
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(rect, int(self.alignment()), text)
+
+
 class GalleryWidget(QWidget):
     """Thumbnail grid with a filter and a sort combo.
 
@@ -775,9 +786,12 @@ class GalleryWidget(QWidget):
         self.sort_combo = QComboBox(self)
         for key, text in SORTS:
             self.sort_combo.addItem(text, key)
-        for combo in (self.filter_combo, self.sort_combo):  # never clip "Suggestion rank"
+        self.sort_combo.setToolTip(
+            "Rank: the images suggested in the latest round first (#1 first), then by name"
+        )
+        for combo in (self.filter_combo, self.sort_combo):  # never clip their text
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.count_label = QLabel(self)
+        self.count_label = _ElidedLabel(self)
         self.count_label.setObjectName("galleryCount")
         # the count gives way first in a narrow dock (its full text stays in the tooltip)
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

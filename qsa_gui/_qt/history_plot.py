@@ -103,7 +103,7 @@ class HistoryPlot(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setParent(self)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumHeight(220)
+        self.canvas.setMinimumHeight(160)  # leaves the gallery room in a 900 px window
         self.axes = self.figure.add_subplot(1, 1, 1)
         self.bar_axes = self.axes.twinx()
         self.metric_lines: dict[str, Line2D] = {}

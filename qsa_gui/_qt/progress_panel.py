@@ -119,6 +119,14 @@ class ProgressPanel(QWidget):
         self.cancel_button.setEnabled(busy)
         if busy:
             self.cancel_button.setText("Cancel")
+        # idle: the stage / ETA and live-metrics rows fold away (room for the gallery); a
+        # cancelled or failed job keeps its stage line, which then says why
+        self.metrics_label.setVisible(busy)
+        self._show_stage_row(busy or bool(self.stage_label.text()))
+
+    def _show_stage_row(self, visible: bool) -> None:
+        self.stage_label.setVisible(visible)
+        self.eta_label.setVisible(visible)
 
     def _on_started(self, name: str) -> None:
         self.title_label.setText(name)
@@ -127,6 +135,8 @@ class ProgressPanel(QWidget):
         self.stage_label.setText("starting…")
         self.eta_label.setText("")
         self.metrics_label.setText("")
+        self.metrics_label.setVisible(True)
+        self._show_stage_row(True)
 
     def _on_progress(self, progress: Progress, fraction: float, eta_text: str, stage_text: str) -> None:
         self.bar.setValue(int(round(fraction * BAR_STEPS)))
@@ -143,11 +153,13 @@ class ProgressPanel(QWidget):
         self.title_label.setText(f"{self._name()} — done")
         self.stage_label.setText("")
         self.eta_label.setText("")
+        self._show_stage_row(False)
 
     def _on_cancelled(self) -> None:
         self.title_label.setText(f"{self._name()} — cancelled")
         self.stage_label.setText("Nothing was changed.")
         self.eta_label.setText("")
+        self._show_stage_row(True)
 
     def _on_failed(self, message: str) -> None:
         self.title_label.setText(f"{self._name()} — failed")
@@ -155,6 +167,7 @@ class ProgressPanel(QWidget):
         self.stage_label.setText(message)
         self.stage_label.setToolTip(message)
         self.eta_label.setText("")
+        self._show_stage_row(True)
 
     def _on_cancel(self) -> None:
         if self.runner is not None and self.runner.is_running:

@@ -1,0 +1,223 @@
+"""GUI responsiveness while the model retrains: does the window ever freeze?
+
+Usage (needs a display; on a headless machine run it under Xvfb)::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_gui_responsiveness.py
+    ... [--shell window|napari] [--iterations 60] [--variants warm,cold] [--out FILE]
+
+Opens the desktop main window (or the assistant docked in a plain napari viewer) on a generated
+demo project with 4 labelled images, and runs Retrain twice with realistic settings (preset
+"compact", patch 96, batch 8, 60 iterations + INQ) while
+:class:`qsa_gui._qt.heartbeat.EventLoopMonitor` ticks every 10 ms on the GUI thread. Every gap
+between ticks is time the window could not repaint or react; the target is a longest gap
+< 100 ms. Each variant runs in a fresh process, because the *first* retrain of a process is the
+one that pays torch's one-time start-up: ``warm`` is the shipped behaviour (torch warmed up on
+the GUI thread while the panel is built), ``cold`` skips the warm-up (the behaviour before it).
+Writes ``benchmarks/results/gui_responsiveness.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+TARGET_MS = 100.0
+N_IMAGES, SIZE, N_LABELLED = 24, 256, 4
+
+
+def _settings(iterations: int) -> dict:
+    from qsa_gui.core.settings import Settings
+
+    return Settings(
+        preset="compact",
+        iterations=iterations,
+        inq_iterations=10,
+        batch_size=8,
+        patch_size=96,
+        tile=256,
+        ensemble_size=3,
+    ).to_dict()
+
+
+def _make_project(folder: Path) -> Path:
+    """The demo project with the first pool images labelled by the generator's ground truth."""
+    import numpy as np
+
+    from qsa_gui.core.demo import write_demo_project
+    from qsa_gui.core.project import Project
+    from qsa_gui.core.synth import generate_dataset
+
+    path = write_demo_project(folder, n_images=N_IMAGES, size=SIZE)
+    truth = generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))
+    with Project.open(path) as project:
+        for rec in [r for r in project.images if r.split == "pool"][:N_LABELLED]:
+            index = int(rec.name.split("_")[1])
+            project.save_labels(rec.id, truth[index].labels.astype(np.int32), done=True)
+    return path
+
+
+def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
+    """One fresh process: build the GUI, retrain twice under the event-loop monitor."""
+    from qtpy.QtWidgets import QApplication
+
+    from qsa_gui._qt.assistant import AssistantWidget
+    from qsa_gui._qt.heartbeat import EventLoopMonitor
+    from qsa_gui._qt.warmup import warm_up_torch
+    from qsa_gui.app.main import ensure_app
+    from qsa_gui.app.recent import make_settings
+
+    app = ensure_app()
+    tmp = Path(tempfile.mkdtemp(prefix="qsa-bench-gui-"))
+    project = _make_project(tmp / "demo")
+
+    t0 = time.perf_counter()
+    warm_s = warm_up_torch() if warm else 0.0
+    if shell == "window":
+        from qsa_gui.app.window import MainWindow
+
+        window = MainWindow(
+            settings=make_settings(str(tmp / "settings.ini")),
+            assistant_factory=lambda v: AssistantWidget(v, shortcuts=False, warm_up=False),
+            confirm_close=lambda _name: True,
+        )
+        assistant = window.assistant
+        window.resize(1500, 950)
+        window.show()
+        window.open_project(project)
+    else:
+        import napari
+
+        viewer = napari.Viewer(show=True)
+        viewer.window._qt_window.resize(1500, 950)
+        assistant = AssistantWidget(viewer, warm_up=False)
+        viewer.window.add_dock_widget(assistant, name="Annotation assistant", area="right")
+        assistant.open_project(project)
+        window = viewer
+    build_s = time.perf_counter() - t0
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    pump(1.5)  # thumbnails, first paint
+    assistant.settings_override = _settings(iterations)
+    runs = []
+    for label in ("first", "second"):
+        monitor = EventLoopMonitor(interval_ms=10)
+        monitor.start()
+        t1 = time.perf_counter()
+        assistant.retrain()
+        while assistant.is_busy or assistant.runner.is_running:
+            app.processEvents()
+            time.sleep(0.002)
+        job_s = time.perf_counter() - t1
+        pump(0.3)  # the result handlers (gallery, history, message) are part of what the user feels
+        monitor.stop()
+        summary = monitor.summary()
+        # when the long gaps happened (s since Retrain was pressed): at the start, during, at the end?
+        t, long_gaps = 0.0, []
+        for gap in monitor.gaps:
+            t += gap / 1000.0
+            if gap > 50.0:
+                long_gaps.append([round(t, 2), round(gap, 1)])
+        summary.update(
+            retrain=label,
+            long_gaps_s_ms=long_gaps,
+            job_seconds=round(job_s, 2),
+            loss_updates=len(assistant.loss_values),  # reset when a retrain starts
+            outcome=assistant.last_message,
+        )
+        runs.append(summary)
+        print(
+            f"[{shell}, {'warm' if warm else 'cold'}] {label} retrain: "
+            f"max gap {summary['max_gap_ms']:.0f} ms, "
+            f"p99 {summary['p99_gap_ms']:.1f} ms, mean {summary['mean_gap_ms']:.1f} ms, "
+            f"{int(summary['ticks'])} ticks in {job_s:.1f} s",
+            flush=True,
+        )
+    if shell == "window":
+        window.close()
+    else:
+        assistant.shutdown()
+        window.close()
+    QApplication.processEvents()
+    result = {
+        "shell": shell,
+        "warm_up": warm,
+        "warm_up_seconds": round(warm_s, 3),
+        "startup_seconds": round(build_s, 2),
+        "runs": runs,
+    }
+    out.write_text(json.dumps(result, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shell", choices=("window", "napari"), default="window")
+    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--variants", default="warm,cold", help="comma list of warm, cold")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gui_responsiveness.json"))
+    parser.add_argument("--child", choices=("warm", "cold"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.shell, args.child == "warm", args.iterations, Path(args.child_out))
+        return 0
+    if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        parser.error("no display: run under xvfb-run (see the module docstring)")
+
+    results: dict[str, Any] = {}
+    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        with tempfile.TemporaryDirectory() as tmp:
+            part = Path(tmp) / "part.json"
+            cmd = [sys.executable, __file__, "--shell", args.shell, "--iterations", str(args.iterations)]
+            cmd += ["--child", variant, "--child-out", str(part)]
+            subprocess.run(cmd, check=True)
+            results[variant] = json.loads(part.read_text())
+    warm = results.get("warm")
+    report = {
+        "benchmark": "gui_responsiveness",
+        "what": "longest time the GUI event loop could not run (10 ms heartbeat) during Retrain",
+        "target_max_gap_ms": TARGET_MS,
+        "settings": _settings(args.iterations),
+        "project": f"demo, {N_IMAGES} generated images of {SIZE} px, {N_LABELLED} labelled",
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "note": "shared 2-core machine: timings are noisy",
+        },
+        "variants": results,
+        "meets_target": (None if warm is None else all(r["max_gap_ms"] < TARGET_MS for r in warm["runs"])),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    for name, res in results.items():
+        for r in res["runs"]:
+            print(
+                f"  {name:4s} {r['retrain']:6s}: max {r['max_gap_ms']:6.1f} ms  "
+                f"p99 {r['p99_gap_ms']:5.1f} ms  "
+                f"mean {r['mean_gap_ms']:5.1f} ms  ticks {int(r['ticks'])}  job {r['job_seconds']} s"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
