@@ -94,8 +94,8 @@ class DemoResult:
         strategies = list(dict.fromkeys(r.strategy for r in self.rows))
         by = {(r.strategy, r.round): r for r in self.rows}
         rounds = sorted({r.round for r in self.rows})
-        head = f"{'round':>5} {'labelled':>9} " + " ".join(f"| {s.upper():^26}" for s in strategies)
-        sub = f"{'':>5} {'':>9} " + " ".join(f"| {'F1':>7} {'Dice':>7} {'Haus':>8}  " for _ in strategies)
+        head = f"{'round':>5} {'labelled':>10} " + " ".join(f"| {s.upper():^26}" for s in strategies)
+        sub = f"{'':>5} {'':>10} " + " ".join(f"| {'F1':>7} {'Dice':>7} {'Haus':>8}  " for _ in strategies)
         lines = [head, sub, "-" * len(sub)]
         for rnd in rounds:
             first = next(by[(s, rnd)] for s in strategies if (s, rnd) in by)

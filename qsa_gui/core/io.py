@@ -108,6 +108,10 @@ def _tiff_to_2d(path: Path, arr: np.ndarray, axes: str) -> np.ndarray:
     if len(keep) != arr.ndim:
         arr = arr.reshape([arr.shape[i] for i in keep])
         axes = "".join(axes[i] for i in keep)
+    # a leading axis of one plane is no stack (tifffile names some tiny shapes oddly: 'XYX' for
+    # a 1 x 1 x 1 array, so such an axis can survive the rule above)
+    while arr.ndim > 2 and arr.shape[0] == 1 and "Y" in axes[1:] and "X" in axes[1:]:
+        arr, axes = arr[0], axes[1:]
     if arr.ndim == 2:
         return arr
     if arr.ndim == 3:
@@ -221,6 +225,8 @@ def _read_raw(path: str | Path, *, palette_indices: bool = False) -> np.ndarray:
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[2] > 4:
         raise InputFileError(p, f"has {arr.shape[2]} channels; expected gray, gray+alpha, RGB or RGBA")
+    if arr.dtype.kind not in "biuf":  # complex, structured, ...: no image meaning
+        raise InputFileError(p, f"unsupported pixel type {arr.dtype}")
     return np.ascontiguousarray(arr)
 
 
@@ -539,6 +545,8 @@ def open_lazy(path: str | Path) -> LazyImage:
                     )
                 if len(planned) == 3 and planned[2] == 1:
                     planned = planned[:2]
+                if np.dtype(page.dtype).kind not in "biuf":
+                    raise InputFileError(p, f"unsupported pixel type {page.dtype}")
                 img = _TiffPageImage(p, tif, page, planned)
                 if 0 in img.shape:
                     raise InputFileError(p, f"image is empty or has an unusable shape {img.shape}")

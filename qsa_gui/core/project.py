@@ -377,6 +377,14 @@ class Project:
                 (self.folder / sub).mkdir(exist_ok=True)
             except OSError as e:
                 raise ProjectError(f"{self.folder / sub}: cannot create folder ({e.strerror or e})") from e
+            self._inside(sub, "folder")  # a data folder linked elsewhere would be written through
+
+    def scratch_path(self, sub: str, name: str) -> Path:
+        """A hidden temporary path inside ``sub`` (e.g. a large prediction being written), checked
+        to stay inside the project; hidden names are ignored by every reader."""
+        if sub not in _SUBDIRS or not _ID_RE.match(name):
+            raise ValueError(f"bad scratch location {sub!r}/{name!r}")
+        return self._inside(f"{sub}/.{name}", "scratch file")
 
     def close(self) -> None:
         """Release the lock; the object refuses further writes."""
@@ -826,7 +834,11 @@ class Project:
         if copy_file:
             rel = f"images/{image_id}{suffix}"
             try:
-                with open(src, "rb") as fin, atomic_open(self.folder / rel, "wb") as fout:
+                target = self._inside(rel, "image copy")
+            except ProjectError as e:
+                return str(e)
+            try:
+                with open(src, "rb") as fin, atomic_open(target, "wb") as fout:
                     while chunk := fin.read(1 << 20):
                         fout.write(chunk)
             except OSError as e:
@@ -887,7 +899,7 @@ class Project:
     def _write_labels_file(self, rel: str, arr: np.ndarray, what: str) -> None:
         """Write a label TIFF; a disk error (full, read-only, gone) becomes a ProjectError naming
         the file, so every shell shows it as one line and the previous file stays as it was."""
-        path = self.folder / rel
+        path = self._inside(rel, what)  # refuses a labels/ or predictions/ linked elsewhere
         try:
             _io().write_labels(path, arr)
         except OSError as e:
@@ -1069,7 +1081,7 @@ class Project:
             n = max(self._used_model_numbers(), default=0) + 1
             self._reserved_model_numbers.add(n)
             self.models_dir.mkdir(exist_ok=True)
-            return self.models_dir / f"{prefix}-v{n:04d}.qsam"
+            return self._inside(f"models/{prefix}-v{n:04d}.qsam", "new model")
 
     def add_model(self, mv: ModelVersion, make_current: bool = True) -> ModelVersion:
         """Record a model file already written inside models/. make_current=False keeps the
@@ -1120,7 +1132,7 @@ class Project:
     # ---------------------------------------------------------------- scores cache
 
     def scores_path(self, model_key: str) -> Path:
-        return self.folder / "scores" / f"{_safe_key(model_key)}.npz"
+        return self._inside(f"scores/{_safe_key(model_key)}.npz", "scores cache")
 
     def save_scores(self, model_key: str, arrays: Mapping[str, Any]) -> None:
         """Cache suggestion scores (plain numeric/string arrays only: never pickles)."""
@@ -1140,7 +1152,10 @@ class Project:
 
     def load_scores(self, model_key: str) -> dict[str, np.ndarray] | None:
         """The cached arrays, or None when absent or unreadable (a cache is recomputed)."""
-        path = self.scores_path(model_key)
+        try:
+            path = self.scores_path(model_key)
+        except ProjectError:  # scores/ linked out of the project: not ours to read
+            return None
         if not path.is_file():
             return None
         try:

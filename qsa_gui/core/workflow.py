@@ -344,7 +344,7 @@ def segment_job(
         for i, image_id in enumerate(ids):
             check(cancel)
             if is_large(project.image(image_id).shape):
-                tmp = project.folder / "predictions" / f".{image_id}.large.{os.getpid()}.tif"
+                tmp = project.scratch_path("predictions", f"{image_id}.large.{os.getpid()}.tif")
                 large[image_id] = tmp
                 with open_lazy(project.image_path(image_id)) as source:
                     yield from sub_job(

@@ -96,3 +96,79 @@ def fsync_append(fd: int, line: str) -> None:
     """Append one line to an acknowledgement file and make it durable before returning."""
     os.write(fd, line.encode() + b"\n")
     os.fsync(fd)
+
+
+class GlandsFromImage:
+    """A segmenter for the large-image tests: a real (micro) FCN forward on every window, for the
+    cost and memory of inference, but gland / contour maps taken from the synthetic image itself
+    (dark = gland, a thin band around it = contour), so the post-processing sees real glands."""
+
+    def __init__(self, segmenter) -> None:
+        self.inner = segmenter
+        self.tile, self.overlap = segmenter.tile, segmenter.overlap
+
+    def probabilities(self, image, device=None, cancel=None):
+        from scipy import ndimage
+
+        net_gland, _net_contour = self.inner.probabilities(image, device, cancel)
+        dark = image.mean(axis=2) < 0.6
+        edge = dark & ~ndimage.binary_erosion(dark, iterations=2)
+        gland = np.where(dark, 0.9, 0.1).astype(np.float32) + 0.01 * net_gland
+        contour = np.where(edge, 0.9, 0.1).astype(np.float32)
+        return gland, contour
+
+
+def write_big_tiff(path: Path, height: int, width: int, tile_size: int = 512, seed: int = 0) -> None:
+    """An uncompressed RGB TIFF of generated glands, written strip by strip (never whole in RAM)."""
+    import tifffile
+
+    from qsa_gui.core.synth import generate_sample
+
+    tile = generate_sample(seed, size=(tile_size, tile_size)).image
+    reps = -(-width // tile_size)
+    row_block = np.tile(tile, (1, reps, 1))[:, :width]
+
+    def strips():
+        for y in range(0, height, tile_size):
+            yield row_block[: min(tile_size, height - y)]
+
+    tifffile.imwrite(
+        path, strips(), shape=(height, width, 3), dtype=np.uint8, photometric="rgb", rowsperstrip=tile_size
+    )
+
+
+MEMORY_PROBE = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np, torch
+torch.set_num_threads(1)
+from rel_helpers import GlandsFromImage, micro_segmenter
+from qsa_gui.core.io import open_lazy
+from qsa_gui.core.jobs import run_job
+from qsa_gui.core.largeimage import segment_large
+
+
+def status_kb(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+seg = GlandsFromImage(micro_segmenter(3))
+src = open_lazy(sys.argv[2])
+strip_rows = int(sys.argv[4]) if len(sys.argv) > 4 else None
+try:  # Linux: reset the high-water mark, so import-time peaks do not hide the job's peak
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    base, how = status_kb("VmRSS"), "VmHWM"
+except OSError:
+    base, how = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
+t0 = time.monotonic()
+res = run_job(segment_large(seg, src, sys.argv[3], strip_rows=strip_rows, min_size=64, device="cpu"))
+peak = status_kb("VmHWM") if how == "VmHWM" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"base_kb": base, "peak_kb": peak, "how": how, "seconds": time.monotonic() - t0,
+                  "n_objects": res.n_objects, "strip_rows": res.strip_rows, "margin": res.margin,
+                  "n_strips": res.n_strips, "shape": res.shape}))
+"""
