@@ -532,6 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .core.runtime import configure_threads
+
+    configure_threads()
     try:
         return int(args.func(args) or 0)
     except (Cancelled, KeyboardInterrupt) as exc:

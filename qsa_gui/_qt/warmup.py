@@ -41,6 +41,9 @@ def warm_up_torch(*, force: bool = False) -> float:
             import torch
 
             from qsa_gui.core.model import PRESETS, SAFCN
+            from qsa_gui.core.runtime import configure_threads
+
+            configure_threads()  # both GUI shells build the assistant, which warms up here
 
             with torch.random.fork_rng(devices=[]):
                 model = SAFCN(PRESETS["tiny"])

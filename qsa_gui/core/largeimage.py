@@ -195,6 +195,29 @@ def segment_large(
     """
     out_path = Path(out_path)
     src = _as_source(source)
+    try:
+        return (
+            yield from _segment_large(
+                segmenter, src, out_path, tile, overlap, strip_rows, margin, min_size, device, cancel
+            )
+        )
+    finally:
+        if src is not source:  # opened here from a path or wrapped an array: ours to close
+            src.close()
+
+
+def _segment_large(
+    segmenter: _Probabilities,
+    src: qio.LazyImage,
+    out_path: Path,
+    tile: int | None,
+    overlap: int | None,
+    strip_rows: int | None,
+    margin: int | None,
+    min_size: int | None,
+    device: str | None,
+    cancel: CancelToken | None,
+) -> Job[LargeSegmentation]:
     seg = _with_tiling(segmenter, tile, overlap)
     h, w = src.shape[:2]
     ov = int(overlap if overlap is not None else getattr(seg, "overlap", 32))

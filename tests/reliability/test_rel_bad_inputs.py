@@ -609,6 +609,20 @@ def test_bad_model_files_are_model_file_errors(tmp_path: Path) -> None:
     TRIED.append("model:missing")
 
 
+def test_single_pixel_tiffs_with_odd_axes_are_images_not_stacks(tmp_path: Path) -> None:
+    """Regression: tifffile labels a 1 x 1 x 1 array's axes 'XYX'; it was refused as 'a stack of
+    1 pages'. Any leading single plane is now dropped when Y and X remain."""
+    for shape in [(1, 1, 1), (1, 1), (1, 5, 1), (5, 1, 1), (1, 1, 1, 1)]:
+        p = tmp_path / f"px{len(shape)}{shape[0]}{shape[1]}.tif"
+        tifffile.imwrite(p, np.full(shape, 9, np.uint8), photometric="minisblack")
+        raw = qio.read_image(p)
+        assert raw.ndim == 2 and raw.size == int(np.prod(shape)) and (raw == 9).all(), shape
+        assert qio.read_labels(p).shape == raw.shape
+        with qio.open_lazy(p) as lazy:
+            np.testing.assert_array_equal(lazy.read_region(0, raw.shape[0]), raw)
+        TRIED.append(f"image-valid:single-pixel-{shape}")
+
+
 def test_report_count() -> None:
     """Runs last in this module: how many distinct bad inputs were tried (see -s output)."""
     print(f"\ndistinct bad inputs tried in this module: {len(set(TRIED))}")
