@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_label_efficiency.py"
 
 
 def test_label_efficiency_smoke(tmp_path):
     out = tmp_path / "le.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_label_efficiency.py"), "--smoke", "--out", str(out)],
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
