@@ -30,7 +30,10 @@ def test_speed_memory_smoke(tmp_path):
     out = tmp_path / "sm.json"
     script = ROOT / "benchmarks" / "bench_speed_memory.py"
     proc = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--out", str(out)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())
