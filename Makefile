@@ -27,11 +27,11 @@ demo-quick: install
 
 test: install-gui
 	bash .ci/install_system_deps.sh
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -q
 
 test-all: install-gui
 	bash .ci/install_system_deps.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 lint: install-gui
 	$(BIN)/ruff check qsa_gui plugins tests benchmarks

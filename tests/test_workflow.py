@@ -158,3 +158,19 @@ def test_retrain_survives_an_infinite_hausdorff(project, monkeypatch):
     assert v.metrics["object_hausdorff"] is None
     reopened = Project.open(project.folder, read_only=True)
     assert reopened.model(v.version).metrics["object_hausdorff"] is None
+
+
+def test_model_folder_missing_a_member_is_refused(tmp_path):
+    import torch
+
+    from qsa_gui.core.errors import ModelFileError
+    from qsa_gui.core.model import PRESETS, SAFCN
+    from qsa_gui.core.segment import Segmenter
+
+    torch.manual_seed(0)
+    seg = Segmenter([SAFCN(PRESETS["tiny"]), SAFCN(PRESETS["tiny"])], tile=64, overlap=8)
+    seg.save(tmp_path / "m", bits=None, meta={})
+    assert len(Segmenter.load(tmp_path / "m").models) == 2
+    (tmp_path / "m" / "member_1.qsam").unlink()
+    with pytest.raises(ModelFileError, match="2 members but 1"):
+        Segmenter.load(tmp_path / "m")

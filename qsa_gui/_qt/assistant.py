@@ -1250,6 +1250,7 @@ class AssistantWidget(QWidget):
         try:
             self.project.save_labels(image_id, data, done=False)
         except QSAError as exc:
+            self._dirty = True  # still unsaved: the next flush (switch, close) must try again
             self._report(f"Could not save the labels of {image_id}: {exc}", "error")
             return False
         self._saved_labels = np.array(data, dtype=np.int32, copy=True)

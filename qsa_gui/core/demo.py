@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .ensemble import train_ensemble
 from .jobs import CancelToken, Job, Progress, check, sub_job
 from .segment import Segmenter, evaluate_segmenter, train_segmenter
 from .settings import Settings
-from .suggest import PoolScores, score_pool, score_pool_mc_dropout, select
+from .suggest import PoolScores, select, strategy_scores_job
 from .synth import GlandSample, generate_dataset
 
 
@@ -277,49 +276,17 @@ def _suggest_in_memory(
     if strategy == "random":
         scores = PoolScores(pool_ids, np.zeros(len(pool_ids)), np.zeros((len(pool_ids), 1)))
     else:
-        lab_images = [images[i] for i in labelled]
-        lab_labels = [labels[i] for i in labelled]
-        if strategy == "mc_dropout":
-            single = replace(settings.segmenter_config(), n_models=1, bits=None)
-            seg = yield from sub_job(train_segmenter(lab_images, lab_labels, single, cancel), 0.0, 0.7)
-            scores = yield from sub_job(
-                score_pool_mc_dropout(
-                    seg.models[0],
-                    pool_ids,
-                    load,
-                    samples=settings.mc_samples,
-                    tile=settings.tile,
-                    overlap=settings.overlap,
-                    device=settings.device,
-                    seed=seed,
-                    cancel=cancel,
-                ),
-                0.7,
-                1.0,
-            )
-        else:
-            warm = init is not None
-            config = replace(settings.ensemble_config(float_weights=strategy == "sa", warm=warm), seed=seed)
-            models = yield from sub_job(
-                train_ensemble(lab_images, lab_labels, config, cancel, init=init),
-                0.0,
-                0.8,
-                stage_prefix="ensemble ",
-            )
-            init = models
-            scores = yield from sub_job(
-                score_pool(
-                    models,
-                    pool_ids,
-                    load,
-                    tile=settings.tile,
-                    overlap=settings.overlap,
-                    device=settings.device,
-                    cancel=cancel,
-                ),
-                0.8,
-                1.0,
-            )
+        scores, init = yield from strategy_scores_job(
+            strategy,
+            settings,
+            [images[i] for i in labelled],
+            [labels[i] for i in labelled],
+            pool_ids,
+            load,
+            seed=seed,
+            cancel=cancel,
+            init=init,
+        )
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
     return [index[s.image_id] for s in picked], init
 

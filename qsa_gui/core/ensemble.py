@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .jobs import CancelToken, Job, Progress, check, run_job, sub_job
-from .model import PRESETS, SAFCN, FCNConfig
+from .model import SAFCN, FCNConfig, preset_config
 from .selection import bootstrap_indices
 from .training import TrainConfig, train_fcn
 
@@ -31,9 +31,7 @@ class EnsembleConfig:
     seed: int = 0
 
     def fcn_config(self) -> FCNConfig:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        return PRESETS[self.preset]
+        return preset_config(self.preset)
 
 
 def _member_train_config(config: EnsembleConfig, member: int, device: str | None) -> TrainConfig:

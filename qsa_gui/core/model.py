@@ -142,6 +142,13 @@ PRESETS: dict[str, FCNConfig] = {
 }
 
 
+def preset_config(name: str) -> FCNConfig:
+    """The :class:`FCNConfig` of a named preset, with a clear error for an unknown name."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]
+
+
 class FCNOutput(NamedTuple):
     """Per-pixel logits (N x 1 x H x W) and the image descriptor (N x C)."""
 

@@ -18,7 +18,7 @@ import torch
 
 from .jobs import CancelToken, Job, Progress, check, sub_job
 from .metrics import evaluate_set
-from .model import PRESETS, SAFCN, FCNConfig, load_fcn, predict_tiled, save_fcn
+from .model import SAFCN, FCNConfig, load_fcn, predict_tiled, preset_config, save_fcn
 from .postprocess import probs_to_instances
 from .training import TrainConfig, train_fcn
 
@@ -36,9 +36,7 @@ class SegmenterConfig:
     overlap: int = 32
 
     def fcn_config(self) -> FCNConfig:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown model preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        return PRESETS[self.preset]
+        return preset_config(self.preset)
 
 
 @dataclass
@@ -95,6 +93,11 @@ class Segmenter:
         for f in files:
             model, meta = load_fcn(f, device=device)
             models.append(model)
+        expected = int(meta.get("n_members", len(files)))
+        if expected != len(files):
+            from .errors import ModelFileError
+
+            raise ModelFileError(folder, f"model has {expected} members but {len(files)} member files")
         return cls(models, tile=int(meta.get("tile", 256)), overlap=int(meta.get("overlap", 32)))
 
 

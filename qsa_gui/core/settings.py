@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from .ensemble import EnsembleConfig
-from .model import PRESETS
+from .model import preset_config
 from .segment import SegmenterConfig
 from .suggest import STRATEGIES
 from .training import TrainConfig
@@ -39,8 +39,7 @@ class Settings:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(sorted(PRESETS))}")
+        preset_config(self.preset)  # raises ValueError naming the presets
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         for name in ("ensemble_bits", "seg_bits"):

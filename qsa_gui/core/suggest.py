@@ -17,14 +17,18 @@ averaged over members). Selection strategies:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .jobs import CancelToken, Job, Progress, check
+from .jobs import CancelToken, Job, Progress, check, sub_job
 from .model import SAFCN, mc_dropout, predict_tiled
 from .selection import cosine_similarity, greedy_max_cover
+
+if TYPE_CHECKING:  # settings imports STRATEGIES from here
+    from .settings import Settings
 
 STRATEGIES = ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
 
@@ -199,3 +203,67 @@ def select(
     return [
         Suggestion(scores.ids[i], rank + 1, float(unc[i]), float(rep[i])) for rank, i in enumerate(chosen)
     ]
+
+
+def strategy_scores_job(
+    strategy: str,
+    settings: Settings,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    pool_ids: Sequence[str],
+    load: ImageLoader,
+    *,
+    seed: int,
+    cancel: CancelToken | None = None,
+    init: list[SAFCN] | None = None,
+) -> Job[tuple[PoolScores, list[SAFCN] | None]]:
+    """Train what ``strategy`` needs on the labelled images, then score the unlabelled pool.
+
+    ``qsa``/``sa``/``uncertainty``: the K-member ensemble (quantized unless ``sa``), warm-started
+    from ``init`` when given; ``mc_dropout``: one float FCN sampled with dropout. Returns the
+    scores and the ensemble members (for the next round's warm start; None for MC-dropout).
+    """
+    from .ensemble import train_ensemble
+    from .segment import train_segmenter
+
+    if strategy == "mc_dropout":
+        single = replace(settings.segmenter_config(), n_models=1, bits=None)
+        seg = yield from sub_job(
+            train_segmenter(images, labels, single, cancel), 0.0, 0.6, stage_prefix="MC-dropout model: "
+        )
+        scores = yield from sub_job(
+            score_pool_mc_dropout(
+                seg.models[0],
+                pool_ids,
+                load,
+                samples=settings.mc_samples,
+                tile=settings.tile,
+                overlap=settings.overlap,
+                device=settings.device,
+                seed=seed,
+                cancel=cancel,
+            ),
+            0.6,
+            1.0,
+        )
+        return scores, None
+    config = replace(
+        settings.ensemble_config(float_weights=strategy == "sa", warm=init is not None), seed=seed
+    )
+    models = yield from sub_job(
+        train_ensemble(images, labels, config, cancel, init=init), 0.0, 0.75, stage_prefix="suggestive "
+    )
+    scores = yield from sub_job(
+        score_pool(
+            models,
+            pool_ids,
+            load,
+            tile=settings.tile,
+            overlap=settings.overlap,
+            device=settings.device,
+            cancel=cancel,
+        ),
+        0.75,
+        1.0,
+    )
+    return scores, models

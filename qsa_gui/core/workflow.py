@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,9 +29,8 @@ from .suggest import (
     PoolScores,
     appearance_descriptor,
     default_k,
-    score_pool,
-    score_pool_mc_dropout,
     select,
+    strategy_scores_job,
 )
 
 
@@ -162,49 +161,9 @@ def _scores_for(
             yield Progress("reusing cached scores (labels unchanged)", 1.0)
             return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
     images, labels = _load_pairs(project, labelled)
-    from .ensemble import train_ensemble
-
-    if strategy == "mc_dropout":
-        single = replace(settings.segmenter_config(), n_models=1, bits=None)
-        seg = yield from sub_job(
-            train_segmenter(images, labels, single, cancel),
-            0.0,
-            0.6,
-            stage_prefix="MC-dropout model: ",
-        )
-        scores = yield from sub_job(
-            score_pool_mc_dropout(
-                seg.models[0],
-                pool,
-                project.load_image,
-                samples=settings.mc_samples,
-                tile=settings.tile,
-                overlap=settings.overlap,
-                device=settings.device,
-                seed=settings.seed,
-                cancel=cancel,
-            ),
-            0.6,
-            1.0,
-        )
-    else:
-        config = settings.ensemble_config(float_weights=strategy == "sa")
-        models = yield from sub_job(
-            train_ensemble(images, labels, config, cancel), 0.0, 0.75, stage_prefix="suggestive "
-        )
-        scores = yield from sub_job(
-            score_pool(
-                models,
-                pool,
-                project.load_image,
-                tile=settings.tile,
-                overlap=settings.overlap,
-                device=settings.device,
-                cancel=cancel,
-            ),
-            0.75,
-            1.0,
-        )
+    scores, _ = yield from strategy_scores_job(
+        strategy, settings, images, labels, pool, project.load_image, seed=settings.seed, cancel=cancel
+    )
     check(cancel)
     project.save_scores(key, scores.arrays())
     return scores, False
