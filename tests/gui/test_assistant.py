@@ -401,3 +401,31 @@ def test_import_reports_skipped_files_and_export_round_trips(assistant, demo: Pa
     assert any(r.startswith(f"{a},") and ",labelled," in r for r in rows)
     # the two imported test images carry labels too
     assert len(os.listdir(out / "labels")) == 1 + len(p.labelled_ids("test"))
+
+
+def test_failed_autosave_keeps_strokes_for_the_next_save(make_napari_viewer, demo: Path, qtbot, monkeypatch):
+    """A save that fails (disk full) must leave the strokes dirty, so the next flush writes them."""
+    from qsa_gui.core.errors import ProjectError
+
+    w = AssistantWidget(make_napari_viewer())
+    try:
+        w.open_project(demo)
+        p, a = w.project, w.current_image_id
+        real_save = p.save_labels
+        calls = []
+
+        def failing_save(*args, **kwargs):
+            calls.append(1)
+            raise ProjectError("labels/x.tif: no space left on device (simulated)")
+
+        monkeypatch.setattr(p, "save_labels", failing_save)
+        w.layers.labels.brush_size = 5
+        w.layers.labels.paint((20, 20), 4)
+        qtbot.waitUntil(lambda: len(calls) > 0, timeout=4000)  # the autosave ran and failed
+        assert "Could not save" in w.last_message
+        monkeypatch.setattr(p, "save_labels", real_save)  # the disk has room again
+        b = [i for i in p.unlabelled_ids() if i != a][0]
+        w.show_image(b)  # switching images flushes: the strokes are written now
+        assert (p.load_labels(a) == 4).any()
+    finally:
+        w.shutdown()
