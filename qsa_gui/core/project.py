@@ -723,22 +723,21 @@ class Project:
 
     def load_labels(self, image_id: str) -> np.ndarray | None:
         """The saved labels (int32 H x W), or None when none were saved."""
-        rec = self.image(image_id)
-        if rec.label_path is None:
-            return None
-        path = self._inside(rec.label_path, f"image {image_id}: label_path")
-        if not path.is_file():
-            raise InputFileError(path, f"label file of {image_id} is missing")
-        return _io().read_labels(path, expected_shape=rec.shape)
+        return self._read_label_image(image_id, "label")
 
     def load_prediction(self, image_id: str) -> np.ndarray | None:
         """The latest saved prediction (int32 H x W), or None."""
+        return self._read_label_image(image_id, "prediction")
+
+    def _read_label_image(self, image_id: str, kind: str) -> np.ndarray | None:
+        """Read ``rec.<kind>_path``, confined to the project and checked against the image shape."""
         rec = self.image(image_id)
-        if rec.prediction_path is None:
+        rel = getattr(rec, f"{kind}_path")
+        if rel is None:
             return None
-        path = self._inside(rec.prediction_path, f"image {image_id}: prediction_path")
+        path = self._inside(rel, f"image {image_id}: {kind}_path")
         if not path.is_file():
-            raise InputFileError(path, f"prediction file of {image_id} is missing")
+            raise InputFileError(path, f"{kind} file of {image_id} is missing")
         return _io().read_labels(path, expected_shape=rec.shape)
 
     # ---------------------------------------------------------------- import
