@@ -84,3 +84,35 @@ def test_demo_quick_finishes_and_prints_a_table(capsys):
     assert main(["demo", "--quick", "-q"]) == 0
     out = capsys.readouterr().out
     assert "QSA" in out and "RANDOM" in out
+
+
+def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):
+    from PIL import Image
+
+    from qsa_gui.core.synth import generate_dataset
+
+    data = generate_dataset(8, seed=5, size=(64, 64))
+    names = ["train_1", "train_2", "train_3", "train_4", "testA_1", "testA_2", "testB_1", "testB_2"]
+    for name, s in zip(names, data, strict=True):
+        Image.fromarray(s.image).save(tmp_path / f"{name}.bmp")
+        Image.fromarray(s.labels.astype(np.uint8)).save(tmp_path / f"{name}_anno.bmp")
+    (tmp_path / "Grade.csv").write_text(
+        "name,patient ID,grade (GlaS),grade (Sirinukunwattana et al. 2015)\n"
+        + "".join(f"{n},1, benign, adenomatous\n" for n in names)
+    )
+    args = ["glas", str(tmp_path), "--preset", "tiny", "--iterations", "2", "--patch-size", "32"]
+    args += [
+        "--batch-size",
+        "2",
+        "--seg-models",
+        "1",
+        "--fractions",
+        "0.25,0.5",
+        "--strategies",
+        "qsa,full",
+        "-q",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "SA, 100% data (paper)" in out
+    assert "qsa 50% labelled (this run)" in out and "full 100% labelled (this run)" in out
