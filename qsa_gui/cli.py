@@ -104,20 +104,17 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
+    """Files as given; folders replaced by their supported image files, sorted by name."""
     from .core.io import SUPPORTED_SUFFIXES
+
+    def is_image(f: Path) -> bool:
+        name = f.name.lower()
+        return f.is_file() and any(name.endswith(suffix) for suffix in SUPPORTED_SUFFIXES)
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(
-                sorted(
-                    f
-                    for f in p.iterdir()
-                    if f.is_file()
-                    and "".join(f.suffixes[-2:]).lower() in SUPPORTED_SUFFIXES
-                    or f.suffix.lower() in SUPPORTED_SUFFIXES
-                )
-            )
+            out.extend(sorted(f for f in p.iterdir() if is_image(f)))
         else:
             out.append(p)
     return out

@@ -116,3 +116,18 @@ def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "SA, 100% data (paper)" in out
     assert "qsa 50% labelled (this run)" in out and "full 100% labelled (this run)" in out
+
+
+def test_import_folder_takes_only_image_files(tmp_path, capsys):
+    from qsa_gui.cli import _expand
+    from qsa_gui.core.io import write_image
+
+    src = tmp_path / "src"
+    write_image(src / "a.png", np.zeros((8, 8, 3), np.uint8))
+    write_image(src / "b.ome.tif", np.zeros((8, 8, 3), np.uint8))
+    (src / "notes.txt").write_text("x")
+    (src / "folder.png").mkdir()  # a folder with an image-like name is not an image
+    assert [p.name for p in _expand([str(src)])] == ["a.png", "b.ome.tif"]
+    assert main(["init", str(tmp_path / "p")]) == 0
+    assert main(["import", str(tmp_path / "p"), str(src)]) == 0
+    assert "imported 2 images" in capsys.readouterr().out
