@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import ModelFileError
 from .jobs import CancelToken, Job, Progress, check, sub_job
 from .metrics import evaluate_set
 from .model import SAFCN, FCNConfig, load_fcn, predict_tiled, preset_config, save_fcn
@@ -85,8 +86,6 @@ class Segmenter:
         folder = Path(folder)
         files = sorted(folder.glob("member_*.qsam"), key=lambda p: int(p.stem.split("_")[1]))
         if not files:
-            from .errors import ModelFileError
-
             raise ModelFileError(folder, "no model members (member_*.qsam) in this model folder")
         models = []
         meta: dict = {}
@@ -95,8 +94,6 @@ class Segmenter:
             models.append(model)
         expected = int(meta.get("n_members", len(files)))
         if expected != len(files):
-            from .errors import ModelFileError
-
             raise ModelFileError(folder, f"model has {expected} members but {len(files)} member files")
         return cls(models, tile=int(meta.get("tile", 256)), overlap=int(meta.get("overlap", 32)))
 
