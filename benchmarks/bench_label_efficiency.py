@@ -7,6 +7,9 @@ in every requested variant (float and 7-bit QNT) on the same labels; test images
 
     python benchmarks/bench_label_efficiency.py --dataset glands --seeds 0 1 2
     python benchmarks/bench_label_efficiency.py --smoke          # seconds; used by the tests
+    # seeds in parallel processes, then one table and plot from all of them:
+    python benchmarks/bench_label_efficiency.py --seeds 1 --out /tmp/s1.json
+    python benchmarks/bench_label_efficiency.py --merge /tmp/s0.json /tmp/s1.json ...
 
 Writes benchmarks/results/label_efficiency_<dataset>.json and a PNG plot beside it.
 """
@@ -82,7 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--smoke", action="store_true", help="tiny run (tests): 2 strategies, 1 seed")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="combine earlier result files (later files win per strategy, segmenter, round and seed)",
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
 
     base = DemoConfig().settings
     fractions = DemoConfig().fractions
@@ -127,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         else RESULTS / f"label_efficiency_{args.dataset}{'_smoke' if args.smoke else ''}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    summary = summarise(rows)
     meta = {
         "dataset": args.dataset,
         "seeds": args.seeds,
@@ -140,10 +150,35 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
     }
+    write(out, meta, rows)
+    return 0
+
+
+def write(out: Path, meta: dict, rows: list[dict]) -> None:
+    summary = summarise(rows)
     out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1, default=float))
     plot(summary, out.with_suffix(".png"), meta)
     print_table(summary)
     print(f"wrote {out}")
+
+
+def merge(files: list[str], out_path: str | None) -> int:
+    """One result from several runs (e.g. one process per seed on a multi-core machine)."""
+    by_key: dict[tuple, dict] = {}
+    metas = []
+    for f in files:
+        data = json.loads(Path(f).read_text())
+        metas.append(data["meta"])
+        for r in data["rows"]:
+            by_key[(r["strategy"], r["segmenter"], r["round"], r["seed"], r.get("test_set"))] = r
+    rows = sorted(by_key.values(), key=lambda r: (r["seed"], r["strategy"], r["segmenter"], r["round"]))
+    meta = dict(metas[-1])
+    meta["seeds"] = sorted({r["seed"] for r in rows})
+    meta["strategies"] = list(dict.fromkeys(r["strategy"] for r in rows))
+    meta["seconds"] = round(sum(m["seconds"] for m in metas), 1)
+    meta["merged_from"] = [Path(f).name for f in files]
+    out = Path(out_path) if out_path else RESULTS / f"label_efficiency_{meta['dataset']}.json"
+    write(out, meta, rows)
     return 0
 
 
@@ -160,10 +195,10 @@ def summarise(rows: list[dict]) -> list[dict]:
             "fraction": sel[0]["fraction"],
             "n": len(sel),
         }
-        for m in ("object_f1", "object_dice", "object_hausdorff", "pixel_dice"):
-            vals = np.array([r[m] for r in sel], dtype=float)
+        for m in ("object_f1", "object_dice", "object_hausdorff", "pixel_dice", "mean_uncertainty"):
+            vals = np.array([r.get(m, np.nan) for r in sel], dtype=float)
             finite = vals[np.isfinite(vals)]
-            entry[m] = float(finite.mean()) if len(finite) else float("inf")
+            entry[m] = float(finite.mean()) if len(finite) else float("inf" if m == "object_hausdorff" else "nan")
             entry[m + "_std"] = float(finite.std()) if len(finite) > 1 else 0.0
         out.append(entry)
     return out
@@ -202,7 +237,8 @@ def plot(summary: list[dict], path: Path, meta: dict) -> None:
                 y = np.array([e[m] for e in pts])
                 sd = np.array([e[m + "_std"] for e in pts])
                 if strategy == "full":
-                    ax.axhline(y[0], color="k", ls="--", lw=1, label="100% labelled")
+                    # same rounds and training budget as the strategies; its last round is the reference
+                    ax.axhline(y[-1], color="k", ls="--", lw=1, label="100% labelled")
                     continue
                 ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=strategy)
             ax.set_title(f"{title} — {seg} segmentation FCN", fontsize=10)

@@ -81,6 +81,7 @@ class DemoRow:
     seconds: float
     test_set: str = "test"
     segmenter: str = "seg"
+    mean_uncertainty: float = float("nan")  # of the unlabelled pool when this round's picks were made
 
 
 @dataclass
@@ -162,7 +163,9 @@ def active_learning_job(
 
     Every strategy starts from the same random labelled set of ``fractions[0]`` of the pool and
     is measured after each round on every test set (one row per strategy, round and test set).
-    A strategy named ``full`` trains once on the whole pool: the 100%-labelled reference.
+    A strategy named ``full`` labels the whole pool from the start and goes through the same
+    rounds (train, then fine-tune once per round), so the 100%-labelled reference gets exactly the
+    training budget the strategies get; its last round is the reference.
     """
     variants = segmenters or {"seg": settings}
     n_pool = len(pool_images)
@@ -173,7 +176,7 @@ def active_learning_job(
     rows: list[DemoRow] = []
     n_strat = len(strategies)
     for si, strategy in enumerate(strategies):
-        plan = [n_pool] if strategy == "full" else counts
+        plan = [n_pool] * len(counts) if strategy == "full" else counts
         labelled = list(range(n_pool)) if strategy == "full" else list(initial)
         prev_seg: dict[str, Segmenter] = {}  # each round fine-tunes the previous round's models
         members = None
@@ -181,10 +184,11 @@ def active_learning_job(
             check(cancel)
             lo = (si + rnd / len(plan)) / n_strat
             hi = (si + (rnd + 1) / len(plan)) / n_strat
-            name = "100% reference" if strategy == "full" else f"{strategy} round {rnd + 1}"
+            name = f"100% reference round {rnd + 1}" if strategy == "full" else f"{strategy} round {rnd + 1}"
             t0 = time.monotonic()
+            pool_uncertainty = float("nan")
             if len(labelled) < target:
-                new, members = yield from sub_job(
+                new, members, pool_uncertainty = yield from sub_job(
                     _suggest_in_memory(
                         strategy,
                         settings,
@@ -242,6 +246,7 @@ def active_learning_job(
                             seconds=time.monotonic() - t0,
                             test_set=test_name,
                             segmenter=variant,
+                            mean_uncertainty=pool_uncertainty,
                         )
                     )
             yield Progress(
@@ -264,8 +269,9 @@ def _suggest_in_memory(
     cancel: CancelToken | None,
     seed: int,
     init: list | None = None,
-) -> Job[tuple[list[int], list | None]]:
-    """One suggestion round without a project folder: pool indices to 'label', and the members."""
+) -> Job[tuple[list[int], list | None, float]]:
+    """One suggestion round without a project folder: pool indices to 'label', the members, and
+    the pool's mean uncertainty (ensemble diversity; NaN for random)."""
     unlabelled = [i for i in range(len(images)) if i not in set(labelled)]
     pool_ids = [ids[i] for i in unlabelled]
     index = {ids[i]: i for i in unlabelled}
@@ -288,7 +294,8 @@ def _suggest_in_memory(
             init=init,
         )
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
-    return [index[s.image_id] for s in picked], init
+    diversity = float(np.mean(scores.uncertainty)) if strategy != "random" and len(pool_ids) else float("nan")
+    return [index[s.image_id] for s in picked], init, diversity
 
 
 def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:
