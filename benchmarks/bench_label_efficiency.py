@@ -198,7 +198,9 @@ def summarise(rows: list[dict]) -> list[dict]:
         for m in ("object_f1", "object_dice", "object_hausdorff", "pixel_dice", "mean_uncertainty"):
             vals = np.array([r.get(m, np.nan) for r in sel], dtype=float)
             finite = vals[np.isfinite(vals)]
-            entry[m] = float(finite.mean()) if len(finite) else float("inf" if m == "object_hausdorff" else "nan")
+            entry[m] = (
+                float(finite.mean()) if len(finite) else float("inf" if m == "object_hausdorff" else "nan")
+            )
             entry[m + "_std"] = float(finite.std()) if len(finite) > 1 else 0.0
         out.append(entry)
     return out

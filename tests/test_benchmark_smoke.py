@@ -41,3 +41,70 @@ def test_speed_memory_smoke(tmp_path):
     assert data["inq_vs_float_training_step"]["ratio"] > 0
     ratios = data["sizes"]["compact"]["ratio_by_bits"]
     assert float(ratios["5"]) > float(ratios["7"]) > 1.0  # fewer bits, smaller file
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_label_efficiency_merges_per_seed_runs(tmp_path):
+    """Seeds run as separate processes combine into one summary; later files win on overlap."""
+    rows = []
+    for seed in (0, 1):
+        for rnd, f1 in ((1, 0.5), (2, 0.7 + 0.1 * seed)):
+            rows.append(
+                dict(
+                    strategy="qsa",
+                    segmenter="7bit",
+                    round=rnd,
+                    seed=seed,
+                    test_set="test",
+                    fraction=0.1 * rnd,
+                    n_labelled=rnd,
+                    object_f1=f1,
+                    object_dice=f1,
+                    object_hausdorff=10.0,
+                    pixel_dice=f1,
+                    seconds=1.0,
+                    mean_uncertainty=0.01,
+                )
+            )
+    meta = {"dataset": "glands", "seeds": [0], "seconds": 5.0, "n_pool": 10, "n_test": 2}
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+    a.write_text(json.dumps({"meta": meta, "rows": rows[:2] + [dict(rows[3], object_f1=0.0)]}))
+    b.write_text(json.dumps({"meta": dict(meta, seeds=[1]), "rows": rows[2:]}))
+    _run("bench_label_efficiency.py", "--merge", str(a), str(b), "--out", str(out))
+    data = json.loads(out.read_text())
+    assert data["meta"]["seeds"] == [0, 1] and data["meta"]["seconds"] == 10.0
+    last = next(e for e in data["summary"] if e["round"] == 2)
+    assert abs(last["object_f1"] - 0.75) < 1e-9  # (0.7 + 0.8) / 2: file b replaced the 0.0 row
+    assert abs(last["object_f1_std"] - 0.05) < 1e-9
+    assert out.with_suffix(".png").is_file()
+
+
+def test_quantization_smoke(tmp_path):
+    out = tmp_path / "q.json"
+    _run("bench_quantization.py", "--smoke", "--out", str(out))
+    data = json.loads(out.read_text())
+    assert [e["ensemble"] for e in data["ensemble"]] == ["7bit", "float"]
+    assert [e["segmenter"] for e in data["segmentation"]] == ["7bit", "float"]
+    for e in data["ensemble"]:
+        assert 0.0 <= e["object_f1_last"] <= 1.0
+        assert e["mean_uncertainty"] > 0.0  # the ensemble's members disagree somewhere
+    assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_large_image_smoke(tmp_path):
+    out = tmp_path / "l.json"
+    _run("bench_large_image.py", "--smoke", "--out", str(out))
+    data = json.loads(out.read_text())
+    for path in ("strips", "whole"):
+        assert data[path]["peak_mb"] > data[path]["increase_mb"] > 0
+    assert data["meets_target"] is True
