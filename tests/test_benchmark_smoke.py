@@ -108,3 +108,12 @@ def test_large_image_smoke(tmp_path):
     for path in ("strips", "whole"):
         assert data[path]["peak_mb"] > data[path]["increase_mb"] > 0
     assert data["meets_target"] is True
+
+
+def test_qsa_round_smoke(tmp_path):
+    out = tmp_path / "r.json"
+    _run("bench_qsa_round.py", "--smoke", "--device", "cpu", "--out", str(out))
+    data = json.loads(out.read_text())
+    assert data["n_scored"] == 5 and data["n_picked"] == 1
+    assert data["round_seconds"] >= data["scoring_seconds"] > 0
+    assert data["training_seconds"] > 0
