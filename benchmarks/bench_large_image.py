@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
+from _common import write_result  # noqa: E402
 from rel_helpers import write_big_tiff  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -142,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"whole image: {result['whole']}", flush=True)
     result["meets_target"] = result["strips"]["peak_mb"] < result["target_mb"]
     out = args.out or RESULTS / f"large_image{'_smoke' if args.smoke else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_result(out, result)
     return 0
 
 

@@ -15,7 +15,6 @@ Writes benchmarks/results/qsa_round_<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -26,6 +25,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _common import write_result  # noqa: E402
 
 from qsa_gui.core.jobs import Progress, run_job  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
@@ -118,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "meets_target": round_s < 300,
     }
     out = args.out or RESULTS / f"qsa_round_{args.device.split(':')[0]}{'_smoke' if args.smoke else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_result(out, result)
     return 0
 
 

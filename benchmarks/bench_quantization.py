@@ -17,7 +17,6 @@ Writes benchmarks/results/quantization.json and quantization.png.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _common import finish_figure, write_result  # noqa: E402
 from bench_label_efficiency import gland_data  # noqa: E402
 
 from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
@@ -106,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
     }
     out = args.out or RESULTS / f"quantization{'_smoke' if args.smoke else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=float))
+    write_result(out, result)
     plot(result, out.with_suffix(".png"), [bits_name(b) for b in bits])
     print_tables(result)
     print(f"wrote {out}")
@@ -191,14 +190,12 @@ def plot(result: dict, path: Path, order: list[str]) -> None:
     for ax in (axes[0], axes[2]):
         ax.set_ylim(max(0.0, lo - 0.1), 1.0)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(
+    finish_figure(
+        fig,
+        path,
         f"Quantization ablation on generated glands ({result['meta']['n_pool']} pool, "
         f"{result['meta']['n_test']} test, seeds {result['meta']['seeds']})",
-        fontsize=11,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 if __name__ == "__main__":
