@@ -29,6 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import finish_figure  # noqa: E402
+
 from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
@@ -137,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.out
         else RESULTS / f"label_efficiency_{args.dataset}{'_smoke' if args.smoke else ''}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "dataset": args.dataset,
         "seeds": args.seeds,
@@ -156,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def write(out: Path, meta: dict, rows: list[dict]) -> None:
     summary = summarise(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1, default=float))
-    plot(summary, out.with_suffix(".png"), meta)
+    plot(summary, out.with_suffix(".png"), meta, rows)
     print_table(summary)
     print(f"wrote {out}")
 
@@ -217,7 +219,25 @@ def print_table(summary: list[dict]) -> None:
         )
 
 
-def plot(summary: list[dict], path: Path, meta: dict) -> None:
+def paired_gain(rows: list[dict], strategy: str, seg: str, metric: str = "object_f1"):
+    """Per round: mean and std over seeds of (strategy − random) on the same seed. Seeds differ in
+    data as much as in selection, so the paired difference is what separates the strategies."""
+    key = {(r["strategy"], r["segmenter"], r["round"], r["seed"]): r for r in rows}
+    fractions, means, stds = [], [], []
+    for rnd in sorted({r["round"] for r in rows if r["strategy"] == strategy and r["segmenter"] == seg}):
+        diffs = [
+            key[(strategy, seg, rnd, seed)][metric] - key[("random", seg, rnd, seed)][metric]
+            for (st, sg, rd, seed) in key
+            if (st, sg, rd) == (strategy, seg, rnd) and ("random", seg, rnd, seed) in key
+        ]
+        if diffs:
+            fractions.append(key[next(k for k in key if k[:3] == (strategy, seg, rnd))]["fraction"])
+            means.append(float(np.mean(diffs)))
+            stds.append(float(np.std(diffs)))
+    return fractions, means, stds
+
+
+def plot(summary: list[dict], path: Path, meta: dict, rows: list[dict] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -229,11 +249,25 @@ def plot(summary: list[dict], path: Path, meta: dict) -> None:
         ("object_dice", "object Dice ↑"),
         ("object_hausdorff", "object Hausdorff ↓"),
     ]
-    fig, axes = plt.subplots(len(segs), 3, figsize=(13, 3.6 * len(segs)), squeeze=False)
+    strategies = list(dict.fromkeys(e["strategy"] for e in summary))
+    paired = rows is not None and "random" in strategies
+    n_cols = 4 if paired else 3
+    fig, axes = plt.subplots(len(segs), n_cols, figsize=(4.4 * n_cols, 3.6 * len(segs)), squeeze=False)
     for si, seg in enumerate(segs):
+        if paired:
+            ax = axes[si][3]
+            ax.axhline(0.0, color=f"C{strategies.index('random')}", lw=1, label="random")
+            for k, strategy in enumerate(s for s in strategies if s not in ("random", "full")):
+                x, y, sd = paired_gain(rows, strategy, seg)
+                x = np.array(x) + 0.004 * (k - 2)  # small offsets keep the error bars apart
+                color = f"C{strategies.index(strategy)}"
+                ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=strategy, color=color)
+            ax.set_title(f"object F1 − random, same seed — {seg}", fontsize=10)
+            ax.set_xlabel("fraction of the pool labelled")
+            ax.grid(alpha=0.3)
         for mi, (m, title) in enumerate(metrics):
             ax = axes[si][mi]
-            for strategy in dict.fromkeys(e["strategy"] for e in summary):
+            for strategy in strategies:
                 pts = [e for e in summary if e["strategy"] == strategy and e["segmenter"] == seg]
                 x = [e["fraction"] for e in pts]
                 y = np.array([e[m] for e in pts])
@@ -242,19 +276,20 @@ def plot(summary: list[dict], path: Path, meta: dict) -> None:
                     # same rounds and training budget as the strategies; its last round is the reference
                     ax.axhline(y[-1], color="k", ls="--", lw=1, label="100% labelled")
                     continue
-                ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=strategy)
+                color = f"C{strategies.index(strategy)}"
+                ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=strategy, color=color)
             ax.set_title(f"{title} — {seg} segmentation FCN", fontsize=10)
             ax.set_xlabel("fraction of the pool labelled")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(
+    if paired:
+        axes[0][3].legend(fontsize=8)
+    finish_figure(
+        fig,
+        path,
         f"Label efficiency on {meta['dataset']} ({meta['n_pool']} pool, {meta['n_test']} test images, "
         f"seeds {meta['seeds']}); mean ± std over seeds",
-        fontsize=11,
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 if __name__ == "__main__":
