@@ -37,6 +37,17 @@ from qsa_gui.core.settings import Settings  # noqa: E402
 from qsa_gui.core.synth import generate_dataset  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+# seconds-long runs for the smoke tests: the loop's every step, none of its accuracy
+SMOKE_SETTINGS = Settings(
+    preset="tiny",
+    ensemble_size=2,
+    iterations=4,
+    ensemble_iterations=2,
+    inq_iterations=1,
+    batch_size=2,
+    patch_size=32,
+    tile=64,
+)
 SHARED = [ROOT.parent / "shared" / "data", Path("/work/shared/data")]
 
 
@@ -100,16 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     base = DemoConfig().settings
     fractions = DemoConfig().fractions
     if args.smoke:
-        base = Settings(
-            preset="tiny",
-            ensemble_size=2,
-            iterations=4,
-            ensemble_iterations=2,
-            inq_iterations=1,
-            batch_size=2,
-            patch_size=32,
-            tile=64,
-        )
+        base = SMOKE_SETTINGS
         args.seeds, args.strategies, args.segmenters = [0], "random,qsa", "float,7bit"
         args.n_pool, args.n_test, args.size, fractions = 6, 2, 64, (0.2, 0.5)
     variants = {

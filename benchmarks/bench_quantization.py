@@ -30,11 +30,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import finish_figure, write_result  # noqa: E402
-from bench_label_efficiency import gland_data  # noqa: E402
+from bench_label_efficiency import SMOKE_SETTINGS, gland_data  # noqa: E402
 
 from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
-from qsa_gui.core.settings import Settings  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BITS: tuple[int | None, ...] = (3, 4, 5, 6, 7, None)
@@ -56,16 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base, fractions, bits = DemoConfig().settings, DemoConfig().fractions, BITS
     if args.smoke:
-        base = Settings(
-            preset="tiny",
-            ensemble_size=2,
-            iterations=4,
-            ensemble_iterations=2,
-            inq_iterations=1,
-            batch_size=2,
-            patch_size=32,
-            tile=64,
-        )
+        base = SMOKE_SETTINGS
         args.seeds, args.n_pool, args.n_test, args.size = [0], 6, 2, 64
         fractions, bits = (0.2, 0.5), (7, None)
     seg7 = replace(base, seg_bits=7)
