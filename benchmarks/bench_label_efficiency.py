@@ -221,19 +221,29 @@ def print_table(summary: list[dict]) -> None:
         )
 
 
-def paired_gain(rows: list[dict], strategy: str, seg: str, metric: str = "object_f1"):
-    """Per round: mean and std over seeds of (strategy − random) on the same seed. Seeds differ in
-    data as much as in selection, so the paired difference is what separates the strategies."""
-    key = {(r["strategy"], r["segmenter"], r["round"], r["seed"]): r for r in rows}
+def paired_diffs(
+    rows: list[dict], strategy: str, seg: str, rnd: int, metric: str = "object_f1"
+) -> list[float]:
+    """(strategy − random) per seed at round ``rnd``, each seed against its own random run. Seeds
+    differ in data as much as in selection, so the paired difference is what separates strategies."""
+    random = {
+        r["seed"]: r for r in rows if (r["strategy"], r["segmenter"], r["round"]) == ("random", seg, rnd)
+    }
+    return [
+        r[metric] - random[r["seed"]][metric]
+        for r in rows
+        if (r["strategy"], r["segmenter"], r["round"]) == (strategy, seg, rnd) and r["seed"] in random
+    ]
+
+
+def paired_gain(rows: list[dict], strategy: str, seg: str) -> tuple[list[float], list[float], list[float]]:
+    """Per round with paired seeds: the labelled fraction, and mean and std of :func:`paired_diffs`."""
     fractions, means, stds = [], [], []
-    for rnd in sorted({r["round"] for r in rows if r["strategy"] == strategy and r["segmenter"] == seg}):
-        diffs = [
-            key[(strategy, seg, rnd, seed)][metric] - key[("random", seg, rnd, seed)][metric]
-            for (st, sg, rd, seed) in key
-            if (st, sg, rd) == (strategy, seg, rnd) and ("random", seg, rnd, seed) in key
-        ]
+    mine = {r["round"]: r["fraction"] for r in rows if (r["strategy"], r["segmenter"]) == (strategy, seg)}
+    for rnd in sorted(mine):
+        diffs = paired_diffs(rows, strategy, seg, rnd)
         if diffs:
-            fractions.append(key[next(k for k in key if k[:3] == (strategy, seg, rnd))]["fraction"])
+            fractions.append(mine[rnd])
             means.append(float(np.mean(diffs)))
             stds.append(float(np.std(diffs)))
     return fractions, means, stds

@@ -111,7 +111,7 @@ def summarise(rows: list[dict], key: str, keep) -> list[dict]:
     for setting in dict.fromkeys(r[key] for r in sel):
         mine = [r for r in sel if r[key] == setting]
         last = max(r["round"] for r in mine)
-        entry: dict = {key if key == "ensemble" else "segmenter": setting}
+        entry: dict = {key: setting}
         for m in ("object_f1", "object_dice", "object_hausdorff"):
             at_last = np.array([r[m] for r in mine if r["round"] == last], dtype=float)
             per_seed = [

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_label_efficiency import paired_diffs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,15 +65,16 @@ def targets(name: str) -> str:
     out.append("|---|---|---|---|---|")
     for seg in dict.fromkeys(r["segmenter"] for r in rows):
 
-        def f1(strategy: str, rnd: int | None = None, seg: str = seg) -> np.ndarray:
+        def f1(strategy: str, seg: str = seg) -> np.ndarray:
+            """Object F1 per seed at the strategy's last round."""
             sel = [r for r in rows if r["strategy"] == strategy and r["segmenter"] == seg]
             last = max(r["round"] for r in sel)
-            return np.array([r["object_f1"] for r in sel if r["round"] == (rnd or last)])
+            return np.array([r["object_f1"] for r in sel if r["round"] == last])
 
         qsa, full = f1("qsa"), f1("full")
         gaps = []
         for rnd in (3, 4, 5):
-            d = f1("qsa", rnd) - f1("random", rnd)
+            d = np.array(paired_diffs(rows, "qsa", seg, rnd))
             gaps.append(f"{d.mean():+.3f} ({(d > 0).sum()}/{len(d)} seeds above)")
         out.append(
             f"| {seg} | {qsa.mean():.3f}±{qsa.std():.3f} | {full.mean():.3f}±{full.std():.3f} | "
