@@ -55,9 +55,9 @@ def _make_project(folder: Path) -> Path:
     """The demo project with the first pool images labelled by the generator's ground truth."""
     import numpy as np
 
-    from qsa_gui.core.demo import write_demo_project
-    from qsa_gui.core.project import Project
-    from qsa_gui.core.synth import generate_dataset
+    from qsa_gui.core.data.synth import generate_dataset
+    from qsa_gui.core.project.store import Project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
 
     path = write_demo_project(folder, n_images=N_IMAGES, size=SIZE)
     truth = generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))

@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from qsa_gui.core.inq import (
+from qsa_gui.core.quant.inq import (
     INQController,
     inq_exponents,
     quantizable_parameters,
     quantize_literal,
     quantize_tensor,
-    size_report,
 )
+from qsa_gui.core.quant.modelfile import size_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inq.json"
 

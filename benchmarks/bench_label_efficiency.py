@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from _common import finish_figure  # noqa: E402
 
-from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
+from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
-from qsa_gui.core.synth import generate_dataset  # noqa: E402
+from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # seconds-long runs for the smoke tests: the loop's every step, none of its accuracy

@@ -41,7 +41,7 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
 torch.set_num_threads(1)
 from qsa_gui.core.jobs import run_job
-from qsa_gui.core.segment import Segmenter
+from qsa_gui.core.model.segmenter import Segmenter
 
 
 def kb(key):
@@ -58,12 +58,12 @@ with open("/proc/self/clear_refs", "w") as fh:  # reset the high-water mark: the
 base = kb("VmRSS")
 t0 = time.monotonic()
 if mode == "strips":
-    from qsa_gui.core.largeimage import segment_large
+    from qsa_gui.core.model.largeimage import segment_large
     res = run_job(segment_large(seg, src, out, device="cpu"))
     extra = {"n_objects": res.n_objects, "n_strips": res.n_strips, "strip_rows": res.strip_rows,
              "margin": res.margin}
 else:
-    from qsa_gui.core.io import load_rgb, write_labels
+    from qsa_gui.core.data.images import load_rgb, write_labels
     labels = seg.predict(load_rgb(src), device="cpu")
     write_labels(out, labels)
     extra = {"n_objects": int(labels.max())}
@@ -75,11 +75,11 @@ def train_model(folder: Path, smoke: bool) -> dict:
     """The demo's segmentation preset, 7-bit, trained briefly so its output has real glands."""
     import numpy as np
 
-    from qsa_gui.core.demo import DemoConfig
+    from qsa_gui.core.data.synth import generate_dataset
     from qsa_gui.core.jobs import run_job
-    from qsa_gui.core.segment import train_segmenter
+    from qsa_gui.core.model.segmenter import train_segmenter
     from qsa_gui.core.settings import Settings
-    from qsa_gui.core.synth import generate_dataset
+    from qsa_gui.core.workflow.simulation import DemoConfig
 
     settings = DemoConfig().settings
     if smoke:

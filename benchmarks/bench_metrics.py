@@ -1,4 +1,4 @@
-"""Benchmark qsa_gui.core.metrics against a straightforward per-object reference.
+"""Benchmark qsa_gui.core.model.metrics against a straightforward per-object reference.
 
 The reference mirrors the official GlaS evaluation code: a Python loop over objects, one
 full-image boolean mask per object, ``np.unique`` for the max-overlap partner, and
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.distance import directed_hausdorff
 
-from qsa_gui.core import metrics
 from qsa_gui.core.atomic import atomic_write_json
+from qsa_gui.core.model import metrics
 
 # ---------------------------------------------------------------- reference implementation
 

@@ -21,11 +21,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qsa_gui.core import inq  # noqa: E402
 from qsa_gui.core.atomic import atomic_write_json  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
-from qsa_gui.core.model import PRESETS, SAFCN, count_parameters, predict_tiled  # noqa: E402
-from qsa_gui.core.training import PatchSampler, TrainConfig, segmentation_loss, train_fcn  # noqa: E402
+from qsa_gui.core.model.fcn import PRESETS, SAFCN, count_parameters, predict_tiled  # noqa: E402
+from qsa_gui.core.model.training import PatchSampler, TrainConfig, segmentation_loss, train_fcn  # noqa: E402
+from qsa_gui.core.quant import inq  # noqa: E402
 
 
 def _train_step(
@@ -44,7 +44,7 @@ def _train_step(
 
 
 def _sampler(size: int, patch: int, seed: int = 0) -> PatchSampler:
-    from qsa_gui.core import synth
+    from qsa_gui.core.data import synth
 
     samples = synth.generate_dataset(4, seed=seed, size=(size, size))
     images = [s.image for s in samples]
@@ -122,7 +122,7 @@ def bench_inq_ratio(name: str, batch: int, repeats: int) -> dict:
 
 def bench_small_learns(iterations: int) -> dict:
     """Train the small preset on synthetic H&E glands and score pixel Dice on held-out images."""
-    from qsa_gui.core import synth
+    from qsa_gui.core.data import synth
 
     train = synth.generate_dataset(8, seed=1, size=(256, 256))
     test = synth.generate_dataset(4, seed=2, size=(256, 256))

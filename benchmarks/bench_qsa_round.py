@@ -28,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from _common import write_result  # noqa: E402
 
+from qsa_gui.core.active.strategies import select  # noqa: E402
+from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.jobs import Progress, run_job  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
-from qsa_gui.core.suggest import select, strategy_scores_job  # noqa: E402
-from qsa_gui.core.synth import generate_dataset  # noqa: E402
+from qsa_gui.core.workflow.scores import strategy_scores_job  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

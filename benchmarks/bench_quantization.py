@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import finish_figure, write_result  # noqa: E402
 from bench_label_efficiency import SMOKE_SETTINGS, gland_data  # noqa: E402
 
-from qsa_gui.core.demo import DemoConfig, active_learning_job  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
+from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BITS: tuple[int | None, ...] = (3, 4, 5, 6, 7, None)

@@ -28,9 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qsa_gui.core.inq import INQController, size_report  # noqa: E402
-from qsa_gui.core.model import PRESETS, SAFCN, predict_tiled  # noqa: E402
-from qsa_gui.core.training import segmentation_loss  # noqa: E402
+from qsa_gui.core.model.fcn import PRESETS, SAFCN, predict_tiled  # noqa: E402
+from qsa_gui.core.model.training import segmentation_loss  # noqa: E402
+from qsa_gui.core.quant.inq import INQController  # noqa: E402
+from qsa_gui.core.quant.modelfile import size_report  # noqa: E402
 
 
 def _median_pair(fa, fb, reps: int) -> tuple[float, float]:

@@ -59,7 +59,7 @@ def truth(project: Any, image_id: str) -> Any:
     """The generator's instance labels of a demo image (the 'pathologist' of these screenshots)."""
     import numpy as np
 
-    from qsa_gui.core.synth import generate_dataset
+    from qsa_gui.core.data.synth import generate_dataset
 
     index = int(project.image(image_id).name.split("_")[1])
     return generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))[index].labels.astype(np.int32)
@@ -125,8 +125,8 @@ def window_part(work: Path) -> None:
 
     from qsa_gui.app.recent import make_settings
     from qsa_gui.app.window import MainWindow
-    from qsa_gui.core.demo import write_demo_project
-    from qsa_gui.core.project import Project
+    from qsa_gui.core.project.store import Project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
 
     s = Session()
     folder = write_demo_project(work / "demo", n_images=N_IMAGES, size=SIZE)

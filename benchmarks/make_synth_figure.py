@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from scipy.ndimage import binary_dilation  # noqa: E402
 from skimage.segmentation import find_boundaries  # noqa: E402
 
-from qsa_gui.core.synth import generate_sample  # noqa: E402
+from qsa_gui.core.data.synth import generate_sample  # noqa: E402
 
 SAMPLES = [  # (seed, grade, stain style)
     (11, "benign", 0),

@@ -77,7 +77,7 @@ def _drive(job_factory: Callable[[CancelToken], Job[Any]], quiet: bool = False) 
 
 
 def _open(path: str):
-    from .core.project import Project
+    from qsa_gui.core.project.store import Project
 
     return Project.open(path)
 
@@ -93,7 +93,8 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .core.project import Project
+    from qsa_gui.core.project.store import Project
+
     from .core.settings import Settings
 
     settings = Settings().updated(**_settings_overrides(args))
@@ -105,7 +106,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _expand(paths: Sequence[str]) -> list[Path]:
     """Files as given; folders replaced by their supported image files, sorted by name."""
-    from .core.io import SUPPORTED_SUFFIXES
+    from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
 
     def is_image(f: Path) -> bool:
         name = f.name.lower()
@@ -124,7 +125,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     project = _open(args.project)
     with project:
         if args.glas:
-            from .core.io import read_glas_folder
+            from qsa_gui.core.data.glas import read_glas_folder
 
             ds = read_glas_folder(args.glas)
             reports = [
@@ -190,7 +191,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from .core.io import read_labels
+    from qsa_gui.core.data.images import read_labels
 
     project = _open(args.project)
     with project:
@@ -211,7 +212,8 @@ def _find_image(project, key: str):
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    from .core.workflow import project_settings, suggest_job
+    from qsa_gui.core.workflow.common import project_settings
+    from qsa_gui.core.workflow.suggest import suggest_job
 
     project = _open(args.project)
     with project:
@@ -230,7 +232,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .core.workflow import project_settings, retrain_job
+    from qsa_gui.core.workflow.common import project_settings
+    from qsa_gui.core.workflow.retrain import retrain_job
 
     project = _open(args.project)
     with project:
@@ -247,7 +250,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from .core.workflow import project_settings, segment_job
+    from qsa_gui.core.workflow.common import project_settings
+    from qsa_gui.core.workflow.predict import segment_job
 
     project = _open(args.project)
     with project:
@@ -259,7 +263,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .core.workflow import evaluate_job, project_settings
+    from qsa_gui.core.workflow.common import project_settings
+    from qsa_gui.core.workflow.predict import evaluate_job
 
     project = _open(args.project)
     with project:
@@ -271,7 +276,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .core.io import write_labels
+    from qsa_gui.core.data.images import write_labels
 
     project = _open(args.project)
     out = Path(args.out)
@@ -297,7 +302,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .core.demo import DemoConfig, demo_job, write_demo_project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
+    from qsa_gui.core.workflow.simulation import DemoConfig, demo_job
 
     if args.write_project:
         path = write_demo_project(args.write_project, seed=args.seed or 0)
@@ -339,8 +345,10 @@ PAPER_TABLE = {
 
 def cmd_glas(args: argparse.Namespace) -> int:
     """Reproduce the paper's GlaS table: QSA to 50% of the training set, evaluated on Test A and B."""
-    from .core.demo import active_learning_job
-    from .core.io import load_rgb, read_glas_folder, read_labels
+    from qsa_gui.core.data.glas import read_glas_folder
+    from qsa_gui.core.data.images import load_rgb, read_labels
+    from qsa_gui.core.workflow.simulation import active_learning_job
+
     from .core.settings import Settings
 
     ds = read_glas_folder(args.folder)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from qsa_gui.cli import main
-from qsa_gui.core.io import read_labels, write_labels
-from qsa_gui.core.project import Project
+from qsa_gui.core.data.images import read_labels, write_labels
+from qsa_gui.core.project.store import Project
 
 TINY = ["--preset", "tiny", "--ensemble-size", "2", "--iterations", "15", "-q"]
 
@@ -89,7 +89,7 @@ def test_demo_quick_finishes_and_prints_a_table(capsys):
 def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):
     from PIL import Image
 
-    from qsa_gui.core.synth import generate_dataset
+    from qsa_gui.core.data.synth import generate_dataset
 
     data = generate_dataset(8, seed=5, size=(64, 64))
     names = ["train_1", "train_2", "train_3", "train_4", "testA_1", "testA_2", "testB_1", "testB_2"]
@@ -120,7 +120,7 @@ def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):
 
 def test_import_folder_takes_only_image_files(tmp_path, capsys):
     from qsa_gui.cli import _expand
-    from qsa_gui.core.io import write_image
+    from qsa_gui.core.data.images import write_image
 
     src = tmp_path / "src"
     write_image(src / "a.png", np.zeros((8, 8, 3), np.uint8))

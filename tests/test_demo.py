@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 
-from qsa_gui.core.demo import active_learning_job
+from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.jobs import run_job
 from qsa_gui.core.settings import Settings
-from qsa_gui.core.synth import generate_dataset
+from qsa_gui.core.workflow.simulation import active_learning_job
 
 TINY = Settings(
     preset="tiny",

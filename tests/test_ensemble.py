@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from qsa_gui.core.ensemble import EnsembleConfig, train_ensemble
-from qsa_gui.core.inq import inq_exponents, quantizable_parameters
+from qsa_gui.core.active.ensemble import EnsembleConfig, train_ensemble
+from qsa_gui.core.active.scoring import score_pool
 from qsa_gui.core.jobs import run_job
-from qsa_gui.core.suggest import score_pool
-from qsa_gui.core.training import TrainConfig
+from qsa_gui.core.model.training import TrainConfig
+from qsa_gui.core.quant.inq import inq_exponents, quantizable_parameters
 
 
 def _discs(n, size=64, seed=0):

@@ -14,21 +14,17 @@ import pytest
 import torch
 from torch import nn
 
-from qsa_gui.core import inq
 from qsa_gui.core.errors import ModelFileError
-from qsa_gui.core.inq import (
+from qsa_gui.core.quant import modelfile
+from qsa_gui.core.quant.inq import (
     INQController,
     inq_exponents,
     inq_levels,
-    load_model_state,
-    pack_state,
     quantizable_parameters,
     quantize_literal,
     quantize_tensor,
-    save_model,
-    size_report,
-    unpack_state,
 )
+from qsa_gui.core.quant.modelfile import load_model_state, pack_state, save_model, size_report, unpack_state
 
 ALL_BITS = range(2, 9)
 
@@ -552,7 +548,7 @@ def test_unknown_missing_and_truncated_files_are_refused(tmp_path: Path) -> None
 def _container(header: dict, payload: bytes, version: int = 1) -> bytes:
     """A well-checksummed container with arbitrary (possibly hostile) content."""
     h = json.dumps(header).encode()
-    return struct.pack("<8sHHII", inq.MAGIC, version, 0, len(h), zlib.crc32(h)) + h + payload
+    return struct.pack("<8sHHII", modelfile.MAGIC, version, 0, len(h), zlib.crc32(h)) + h + payload
 
 
 def _hdr(tensors: list, payload: bytes, bits: int | None = 3) -> dict:
@@ -612,6 +608,6 @@ def test_pack_codes_round_trip_any_length() -> None:
     for bits in ALL_BITS:
         for n in (0, 1, 7, 8, 9, 1001):
             codes = rng.integers(0, 2**bits, n).astype(np.uint8)
-            packed = inq._pack_codes(codes, bits)
+            packed = modelfile._pack_codes(codes, bits)
             assert len(packed) == math.ceil(n * bits / 8)
-            np.testing.assert_array_equal(inq._unpack_codes(packed, n, bits), codes)
+            np.testing.assert_array_equal(modelfile._unpack_codes(packed, n, bits), codes)

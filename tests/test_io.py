@@ -1,4 +1,4 @@
-"""Tests for qsa_gui.core.io: formats, layouts, bit depths, broken files, labels, GlaS folders."""
+"""Tests for qsa_gui.core.data.images: formats, layouts, bit depths, broken files, labels, GlaS folders."""
 
 from __future__ import annotations
 
@@ -16,18 +16,17 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from qsa_gui.core.errors import InputFileError
-from qsa_gui.core.io import (
+from qsa_gui.core.data.glas import GlasItem, read_glas_folder
+from qsa_gui.core.data.images import (
     SUPPORTED_SUFFIXES,
-    GlasItem,
     load_rgb,
-    read_glas_folder,
     read_image,
     read_labels,
     to_float_rgb,
     write_image,
     write_labels,
 )
+from qsa_gui.core.errors import InputFileError
 
 RNG = np.random.default_rng(1234)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from qsa_gui.core import metrics
-from qsa_gui.core.metrics import (
+from qsa_gui.core.model import metrics
+from qsa_gui.core.model.metrics import (
     evaluate_pair,
     evaluate_set,
     hausdorff_distance,

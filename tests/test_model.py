@@ -12,7 +12,7 @@ from torch import nn
 
 from qsa_gui.core.errors import Cancelled, ModelFileError
 from qsa_gui.core.jobs import CancelToken
-from qsa_gui.core.model import (
+from qsa_gui.core.model.fcn import (
     PRESETS,
     SAFCN,
     FCNConfig,
@@ -318,7 +318,7 @@ def test_save_load_float_round_trip(tmp_path) -> None:
 
 
 def test_save_load_quantized_round_trip(tmp_path) -> None:
-    from qsa_gui.core.inq import INQController
+    from qsa_gui.core.quant.inq import INQController
 
     model = _randomized(PRESETS["tiny"], seed=11)
     ctl = INQController(model, bits=5)
@@ -332,7 +332,7 @@ def test_save_load_quantized_round_trip(tmp_path) -> None:
 
 
 def test_load_fcn_rejects_garbage_and_mismatched_config(tmp_path) -> None:
-    from qsa_gui.core.inq import save_model
+    from qsa_gui.core.quant.modelfile import save_model
 
     junk = tmp_path / "junk.qsam"
     junk.write_bytes(b"not a model at all")

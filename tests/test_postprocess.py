@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qsa_gui.core.postprocess import default_min_size, probs_to_instances
+from qsa_gui.core.model.postprocess import default_min_size, probs_to_instances
 
 
 def _disc(shape, cy, cx, r):

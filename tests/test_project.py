@@ -20,9 +20,9 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qsa_gui.core import project as project_mod
 from qsa_gui.core.errors import InputFileError, ProjectError
-from qsa_gui.core.project import (
+from qsa_gui.core.project import store as project_mod
+from qsa_gui.core.project.store import (
     STATUS_IN_PROGRESS,
     STATUS_LABELLED,
     STATUS_UNLABELLED,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from qsa_gui.core.selection import (
+from qsa_gui.core.active.selection import (
     bootstrap_indices,
     cosine_similarity,
     coverage_gains,

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from qsa_gui.core.selection import greedy_max_cover
-from qsa_gui.core.suggest import (
+from qsa_gui.core.active.scoring import (
     PoolScores,
     appearance_descriptor,
     image_uncertainty,
     predictive_entropy,
-    select,
 )
+from qsa_gui.core.active.selection import greedy_max_cover
+from qsa_gui.core.active.strategies import select
 
 
 def _scores(n=12, d=6, seed=0):

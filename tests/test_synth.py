@@ -1,4 +1,4 @@
-"""Tests for qsa_gui.core.synth: determinism, label validity, tissue structure, H&E colour, speed."""
+"""Tests for qsa_gui.core.data.synth: determinism, label validity, tissue structure, H&E colour, speed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.color import rgb2hed
 
-from qsa_gui.core.synth import DEFAULT_N_STAIN_STYLES, GlandSample, generate_dataset, generate_sample
+from qsa_gui.core.data.synth import DEFAULT_N_STAIN_STYLES, GlandSample, generate_dataset, generate_sample
 
 SEEDS = range(6)
 

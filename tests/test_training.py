@@ -9,11 +9,11 @@ import pytest
 import torch
 from scipy import ndimage as ndi
 
-from qsa_gui.core import inq
 from qsa_gui.core.errors import Cancelled
 from qsa_gui.core.jobs import CancelToken, Progress, run_job
-from qsa_gui.core.model import PRESETS, SAFCN, load_fcn, predict_tiled, save_fcn
-from qsa_gui.core.training import PatchSampler, TrainConfig, TrainResult, make_targets, train_fcn
+from qsa_gui.core.model.fcn import PRESETS, SAFCN, load_fcn, predict_tiled, save_fcn
+from qsa_gui.core.model.training import PatchSampler, TrainConfig, TrainResult, make_targets, train_fcn
+from qsa_gui.core.quant import inq
 
 
 def discs(seed: int, size: int = 96, n: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -5,14 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qsa_gui.core.data.images import write_image, write_labels
+from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.errors import Cancelled, QSAError
-from qsa_gui.core.io import write_image, write_labels
 from qsa_gui.core.jobs import CancelToken, run_job
-from qsa_gui.core.project import Project
-from qsa_gui.core.segment import is_not_worse, validation_split
+from qsa_gui.core.model.segmenter import is_not_worse, validation_split
+from qsa_gui.core.project.store import Project
 from qsa_gui.core.settings import Settings
-from qsa_gui.core.synth import generate_dataset
-from qsa_gui.core.workflow import evaluate_job, retrain_job, segment_job, suggest_job
+from qsa_gui.core.workflow.predict import evaluate_job, segment_job
+from qsa_gui.core.workflow.retrain import retrain_job
+from qsa_gui.core.workflow.suggest import suggest_job
 
 TINY = Settings(
     preset="tiny",
@@ -146,7 +148,7 @@ def test_validation_split_is_stable_as_labels_grow():
 
 def test_retrain_survives_an_infinite_hausdorff(project, monkeypatch):
     """A held-out image predicted empty has an infinite Hausdorff; the model must still save."""
-    import qsa_gui.core.workflow as wf
+    import qsa_gui.core.workflow.retrain as wf
 
     def fake_eval(*args, **kwargs):
         yield from ()
@@ -164,8 +166,8 @@ def test_model_folder_missing_a_member_is_refused(tmp_path):
     import torch
 
     from qsa_gui.core.errors import ModelFileError
-    from qsa_gui.core.model import PRESETS, SAFCN
-    from qsa_gui.core.segment import Segmenter
+    from qsa_gui.core.model.fcn import PRESETS, SAFCN
+    from qsa_gui.core.model.segmenter import Segmenter
 
     torch.manual_seed(0)
     seg = Segmenter([SAFCN(PRESETS["tiny"]), SAFCN(PRESETS["tiny"])], tile=64, overlap=8)

@@ -26,7 +26,7 @@ def _is_project(path: str) -> bool:
 
 
 def _is_image_file(path: str) -> bool:
-    from qsa_gui.core.io import SUPPORTED_SUFFIXES
+    from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
 
     name = os.path.basename(path).lower()
     return os.path.isfile(path) and any(name.endswith(s) for s in SUPPORTED_SUFFIXES)
@@ -52,7 +52,7 @@ def _looks_like_labels(path: str, data: np.ndarray) -> bool:
 
 def read_images(path: str | list[str]) -> list[LayerData]:
     """One layer per file: RGB(A) images as rgb Image layers, integer ``*label*`` files as Labels."""
-    from qsa_gui.core.io import read_image
+    from qsa_gui.core.data.images import read_image
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     out: list[LayerData] = []
@@ -87,7 +87,7 @@ def read_project(path: str | list[str]) -> list[LayerData]:
 def project_layers(folder: str | os.PathLike) -> list[LayerData]:
     """The project's images (uint8 RGB) and their saved labels as layers, read-only."""
     from qsa_gui._qt.layers import to_uint8_rgb
-    from qsa_gui.core.project import Project
+    from qsa_gui.core.project.store import Project
 
     out: list[LayerData] = []
     project = Project.open(folder, read_only=True)

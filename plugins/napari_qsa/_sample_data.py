@@ -6,8 +6,8 @@ from typing import Any
 
 
 def make_sample_data(seed: int = 0, size: int = 256) -> list[tuple[Any, dict, str]]:
-    """An RGB image layer and its instance Labels layer from :mod:`qsa_gui.core.synth`."""
-    from qsa_gui.core.synth import generate_sample
+    """An RGB image layer and its instance Labels layer from :mod:`qsa_gui.core.data.synth`."""
+    from qsa_gui.core.data.synth import generate_sample
 
     sample = generate_sample(seed, size=(size, size))
     return [

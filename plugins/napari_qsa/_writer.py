@@ -10,7 +10,7 @@ import numpy as np
 
 def write_labels(path: str, data: Any, attributes: dict) -> list[str]:
     """npe2 single-layer writer: ``data`` (H x W integer labels) -> ``path`` (.tif/.tiff), atomic."""
-    from qsa_gui.core.io import write_labels as _write
+    from qsa_gui.core.data.images import write_labels as _write
 
     arr = np.asarray(data)
     if arr.ndim != 2:

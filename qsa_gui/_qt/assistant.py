@@ -5,7 +5,7 @@ to label next (ranked, highlighted suggestions), paint glands with napari's Labe
 automatically), mark an image done, retrain, look at the model's predictions and its uncertainty
 heat-map -- and the two shells cannot drift apart. The widget is thin: every computation is a core
 job run through :class:`~qsa_gui._qt.runner.JobRunner` on a worker thread, so the window never
-freezes; project state lives in :class:`~qsa_gui.core.project.Project`.
+freezes; project state lives in :class:`~qsa_gui.core.project.store.Project`.
 
 Public API (used by the PySide6 main window; see /tmp/gui_contract.md)::
 
@@ -66,7 +66,7 @@ from qsa_gui.core import workflow
 from qsa_gui.core.atomic import atomic_write_bytes
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import CancelToken, Job, Progress, check
-from qsa_gui.core.project import (
+from qsa_gui.core.project.store import (
     STATUS_IN_PROGRESS,
     STATUS_LABELLED,
     STATUS_UNLABELLED,
@@ -190,7 +190,7 @@ def export_job(project: Project, folder: str | Path, cancel: CancelToken | None 
     """Write every saved annotation and prediction as TIFF, named after the original image,
     ``annotations.csv`` (one row per image: status, who, when, model) and the current model in
     ``model/`` (so the labels and the network trained on them travel together)."""
-    from qsa_gui.core.io import write_labels
+    from qsa_gui.core.data.images import write_labels
 
     out = Path(folder)
     report = ExportReport(out)
@@ -258,7 +258,7 @@ def export_job(project: Project, folder: str | Path, cancel: CancelToken | None 
 
 def demo_project_job(folder: str | Path, n_images: int, size: int) -> Job[Path]:
     """Generate a demo project (generated glands) off the GUI thread."""
-    from qsa_gui.core.demo import write_demo_project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
 
     yield Progress("generating demo glands", 0.0, f"{n_images} images of {size} px")
     path = write_demo_project(folder, n_images=n_images, size=size)

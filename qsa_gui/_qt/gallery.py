@@ -6,7 +6,7 @@ green, segmented blue) and, for images suggested in the latest round, a large ra
 with a coloured border and the scores behind the rank (``u`` = uncertainty, ``r`` =
 representativeness).
 
-Records are any objects with the :class:`qsa_gui.core.project.ImageRecord` attributes (``id``,
+Records are any objects with the :class:`qsa_gui.core.project.store.ImageRecord` attributes (``id``,
 ``name``, ``status``, ``split``, ``prediction_path``, ``suggestion``), so the widget has no
 dependency on the project module. Thumbnails come from a callable ``image_id -> array | None`` and
 are loaded lazily (only for tiles that get painted), off the GUI thread by default, downscaled to

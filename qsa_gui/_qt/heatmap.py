@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsa_gui.core.jobs import CancelToken, Job, Progress, check
-from qsa_gui.core.project import Project
-from qsa_gui.core.segment import Segmenter
+from qsa_gui.core.model.segmenter import Segmenter
+from qsa_gui.core.project.store import Project
 from qsa_gui.core.settings import Settings
 
 

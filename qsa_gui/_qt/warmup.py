@@ -40,7 +40,7 @@ def warm_up_torch(*, force: bool = False) -> float:
         try:
             import torch
 
-            from qsa_gui.core.model import PRESETS, SAFCN
+            from qsa_gui.core.model.fcn import PRESETS, SAFCN
             from qsa_gui.core.runtime import configure_threads
 
             configure_threads()  # both GUI shells build the assistant, which warms up here

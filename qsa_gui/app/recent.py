@@ -19,7 +19,7 @@ from pathlib import Path
 from qtpy.QtCore import QByteArray, QSettings
 from qtpy.QtWidgets import QMainWindow
 
-from qsa_gui.core.project import MANIFEST
+from qsa_gui.core.project.store import MANIFEST
 
 ORGANIZATION = "qsa-gui"
 APPLICATION = "qsa-gui"

@@ -46,7 +46,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from qsa_gui.core.project import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
+from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
 from .dialogs import ask_confirm_close, ask_open_demo, show_about, show_error
 from .recent import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from .ensemble import EnsembleConfig
-from .model import preset_config
-from .segment import SegmenterConfig
-from .suggest import STRATEGIES
-from .training import TrainConfig
+from qsa_gui.core.active.ensemble import EnsembleConfig
+from qsa_gui.core.active.strategies import STRATEGIES
+from qsa_gui.core.model.fcn import preset_config
+from qsa_gui.core.model.segmenter import SegmenterConfig
+from qsa_gui.core.model.training import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from qsa_gui._qt.heartbeat import EventLoopMonitor  # noqa: E402
 from qsa_gui._qt.heatmap import uncertainty_from_probability  # noqa: E402
 from qsa_gui._qt.layers import to_uint8_rgb  # noqa: E402
 from qsa_gui.core import workflow  # noqa: E402
-from qsa_gui.core.demo import write_demo_project  # noqa: E402
-from qsa_gui.core.io import read_labels, write_image  # noqa: E402
+from qsa_gui.core.data.images import read_labels, write_image  # noqa: E402
+from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
-from qsa_gui.core.project import ImageRecord, Project  # noqa: E402
+from qsa_gui.core.project.store import ImageRecord, Project  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
-from qsa_gui.core.synth import generate_dataset  # noqa: E402
+from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 
 TINY = Settings(
     preset="tiny",

@@ -29,9 +29,9 @@ from qsa_gui.app.recent import (  # noqa: E402
     make_settings,
 )
 from qsa_gui.app.window import MainWindow  # noqa: E402
-from qsa_gui.core.demo import write_demo_project  # noqa: E402
-from qsa_gui.core.project import STATUS_LABELLED, Project  # noqa: E402
+from qsa_gui.core.project.store import STATUS_LABELLED, Project  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
+from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 
 #: Jobs in these tests must be tiny: 2 cores shared by the whole suite.
 TINY = Settings(

@@ -18,11 +18,11 @@ from napari_qsa._widget import AssistantDock, find_assistant  # noqa: E402
 from napari_qsa._writer import write_labels  # noqa: E402
 
 from qsa_gui._qt.assistant import AssistantWidget  # noqa: E402
-from qsa_gui.core.demo import write_demo_project  # noqa: E402
-from qsa_gui.core.io import read_labels, write_image  # noqa: E402
-from qsa_gui.core.io import write_labels as core_write_labels  # noqa: E402
-from qsa_gui.core.project import Project  # noqa: E402
-from qsa_gui.core.synth import generate_sample  # noqa: E402
+from qsa_gui.core.data.images import read_labels, write_image  # noqa: E402
+from qsa_gui.core.data.images import write_labels as core_write_labels  # noqa: E402
+from qsa_gui.core.data.synth import generate_sample  # noqa: E402
+from qsa_gui.core.project.store import Project  # noqa: E402
+from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 
 MANIFEST = Path(napari_qsa.__file__).with_name("napari.yaml")
 PLUGIN = "qsa-gui"  # npe2 requires the manifest name to equal the distribution name

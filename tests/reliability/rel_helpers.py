@@ -38,7 +38,7 @@ def make_project(folder: Path, n_images: int = N_IMAGES, settings: dict | None =
     """A project with ``n_images`` small copied TIFF images img_0001..; returned open."""
     import tifffile
 
-    from qsa_gui.core.project import Project
+    from qsa_gui.core.project.store import Project
 
     src = folder.parent / f"{folder.name}_src"
     src.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def make_project(folder: Path, n_images: int = N_IMAGES, settings: dict | None =
 
 def micro_config():
     """The smallest SA-shaped FCN: one stage, a handful of channels (kill and memory tests)."""
-    from qsa_gui.core.model import FCNConfig
+    from qsa_gui.core.model.fcn import FCNConfig
 
     return FCNConfig(
         stem_width=4, stage_widths=(8,), blocks_per_stage=(1,), decoder_width=4, dropout=0.0, stem_convs=1
@@ -66,9 +66,9 @@ def micro_segmenter(seed: int, n_members: int = 1, bits: int | None = None):
     """A deterministic random-weight segmenter; with ``bits`` its weights lie on the INQ grid."""
     import torch
 
-    from qsa_gui.core.inq import quantizable_parameters, quantize_tensor
-    from qsa_gui.core.model import SAFCN
-    from qsa_gui.core.segment import Segmenter
+    from qsa_gui.core.model.fcn import SAFCN
+    from qsa_gui.core.model.segmenter import Segmenter
+    from qsa_gui.core.quant.inq import quantizable_parameters, quantize_tensor
 
     models = []
     for member in range(n_members):
@@ -122,7 +122,7 @@ def write_big_tiff(path: Path, height: int, width: int, tile_size: int = 512, se
     """An uncompressed RGB TIFF of generated glands, written strip by strip (never whole in RAM)."""
     import tifffile
 
-    from qsa_gui.core.synth import generate_sample
+    from qsa_gui.core.data.synth import generate_sample
 
     tile = generate_sample(seed, size=(tile_size, tile_size)).image
     reps = -(-width // tile_size)
@@ -143,9 +143,9 @@ sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
 torch.set_num_threads(1)
 from rel_helpers import GlandsFromImage, micro_segmenter
-from qsa_gui.core.io import open_lazy
+from qsa_gui.core.data.lazy import open_lazy
 from qsa_gui.core.jobs import run_job
-from qsa_gui.core.largeimage import segment_large
+from qsa_gui.core.model.largeimage import segment_large
 
 
 def status_kb(key):

@@ -46,7 +46,7 @@ def _ack(path: str) -> int:
 def label_worker(folder: str, ack_path: str, start: int, crash_at: int | None = None) -> None:
     """Autosave-like loop: labels of image ``v % n`` at version v, done every third time, and a
     prediction now and then (manifest written by every operation)."""
-    from qsa_gui.core.project import Project
+    from qsa_gui.core.project.store import Project
 
     fd = _ack(ack_path)
     if crash_at is not None:
@@ -72,9 +72,9 @@ def label_worker(folder: str, ack_path: str, start: int, crash_at: int | None = 
 def model_worker(folder: str, ack_path: str, start: int, crash_at: int | None = None) -> None:
     """Retrain-like loop: a two-member model folder committed exactly as workflow.retrain_job
     does (temp folder, rename, add_model), then a single-file model (inq.save_model)."""
-    from qsa_gui.core.model import save_fcn
-    from qsa_gui.core.project import ModelVersion, Project
-    from qsa_gui.core.workflow import _commit_model_folder
+    from qsa_gui.core.model.fcn import save_fcn
+    from qsa_gui.core.project.store import ModelVersion, Project
+    from qsa_gui.core.workflow.retrain import _commit_model_folder
 
     fd = _ack(ack_path)
     if crash_at is not None:

@@ -22,11 +22,12 @@ import tifffile
 from rel_helpers import labels_for, make_project
 
 from qsa_gui import cli
-from qsa_gui.core import io as qio
+from qsa_gui.core.data import images as qio
+from qsa_gui.core.data import lazy as qlazy
 from qsa_gui.core.errors import InputFileError, ModelFileError, ProjectError, QSAError
-from qsa_gui.core.inq import load_model_state
-from qsa_gui.core.model import load_fcn
-from qsa_gui.core.project import Project
+from qsa_gui.core.model.fcn import load_fcn
+from qsa_gui.core.project.store import Project
+from qsa_gui.core.quant.modelfile import load_model_state
 
 TRIED: list[str] = []
 IMAGE_SUFFIXES = (".png", ".tif", ".jpg", ".bmp")
@@ -121,7 +122,7 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _lazy_rgb(path: Path) -> np.ndarray:
-    with qio.open_lazy(path) as lazy:  # lazily opened: converting the pixels must fail then
+    with qlazy.open_lazy(path) as lazy:  # lazily opened: converting the pixels must fail then
         return lazy.read_rgb(0, min(lazy.shape[0], 64))
 
 
@@ -148,7 +149,7 @@ def test_huge_declared_image_is_refused_without_decoding(bad_files: dict[str, Pa
     path = bad_files["huge-declared-100000x100000"]
     with pytest.raises(InputFileError, match="too large|more than"):
         qio.read_image(path)
-    with qio.open_lazy(path) as lazy:
+    with qlazy.open_lazy(path) as lazy:
         assert lazy.shape == (100_000, 100_000)
         assert not lazy.read_region(99_990, 100_000, 99_990, 100_000).any()
 
@@ -180,7 +181,7 @@ def test_images_that_are_unusual_but_valid_read_correctly(tmp_path: Path) -> Non
         rgb = qio.load_rgb(p)
         assert rgb.dtype == np.float32 and rgb.shape == (*arr.shape[:2], 3), name
         assert 0.0 <= rgb.min() and rgb.max() <= 1.0, name
-        with qio.open_lazy(p) as lazy:
+        with qlazy.open_lazy(p) as lazy:
             np.testing.assert_array_equal(lazy.read_rgb(0, arr.shape[0]), rgb, err_msg=name)
         TRIED.append(f"image-valid:{name}")
     assert np.allclose(qio.load_rgb(tmp_path / "rgba.png"), 1.0)  # transparent = white glass
@@ -571,7 +572,7 @@ def test_bad_model_files_are_model_file_errors(tmp_path: Path) -> None:
     import torch
     from rel_helpers import micro_segmenter
 
-    from qsa_gui.core.model import save_fcn
+    from qsa_gui.core.model.fcn import save_fcn
 
     good = tmp_path / "good.qsam"
     save_fcn(good, micro_segmenter(0).models[0], bits=None, meta={})
@@ -618,7 +619,7 @@ def test_single_pixel_tiffs_with_odd_axes_are_images_not_stacks(tmp_path: Path) 
         raw = qio.read_image(p)
         assert raw.ndim == 2 and raw.size == int(np.prod(shape)) and (raw == 9).all(), shape
         assert qio.read_labels(p).shape == raw.shape
-        with qio.open_lazy(p) as lazy:
+        with qlazy.open_lazy(p) as lazy:
             np.testing.assert_array_equal(lazy.read_region(0, raw.shape[0]), raw)
         TRIED.append(f"image-valid:single-pixel-{shape}")
 

@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 from rel_helpers import labels_for, make_project
 
-from qsa_gui.core import io as qio
+from qsa_gui.core.data import images as qio
+from qsa_gui.core.data.images import write_image
+from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.errors import Cancelled, ProjectError
-from qsa_gui.core.io import write_image
 from qsa_gui.core.jobs import CancelToken, run_job
-from qsa_gui.core.project import Project
-from qsa_gui.core.segment import Segmenter
+from qsa_gui.core.model.segmenter import Segmenter
+from qsa_gui.core.project.store import Project
 from qsa_gui.core.settings import Settings
-from qsa_gui.core.synth import generate_dataset
-from qsa_gui.core.workflow import retrain_job, segment_job, suggest_job
+from qsa_gui.core.workflow.predict import segment_job
+from qsa_gui.core.workflow.retrain import retrain_job
+from qsa_gui.core.workflow.suggest import suggest_job
 
 FAST = Settings(
     preset="tiny",
@@ -227,7 +229,7 @@ def test_another_process_holding_the_project(tmp_path: Path) -> None:
     proj.close()
     code = (
         "import sys, time\n"
-        "from qsa_gui.core.project import Project\n"
+        "from qsa_gui.core.project.store import Project\n"
         "p = Project.open(sys.argv[1])\n"
         "print('ready', flush=True)\n"
         "time.sleep(120)\n"

@@ -23,9 +23,9 @@ import rel_kill_child
 from rel_helpers import labels_for, make_project, micro_segmenter, state_equal
 
 from qsa_gui.core.errors import ModelFileError
-from qsa_gui.core.model import load_fcn
-from qsa_gui.core.project import STATUS_LABELLED, STATUS_UNLABELLED, Project
-from qsa_gui.core.segment import Segmenter
+from qsa_gui.core.model.fcn import load_fcn
+from qsa_gui.core.model.segmenter import Segmenter
+from qsa_gui.core.project.store import STATUS_LABELLED, STATUS_UNLABELLED, Project
 
 pytestmark = pytest.mark.skipif(os.name != "posix" or not hasattr(signal, "SIGKILL"), reason="POSIX kill")
 
@@ -37,7 +37,13 @@ SURVIVED: dict[str, int] = {}
 def _ctx() -> mp.context.BaseContext:
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(
-        ["rel_helpers", "rel_kill_child", "qsa_gui.core.workflow", "qsa_gui.core.io", "tifffile"]
+        [
+            "rel_helpers",
+            "rel_kill_child",
+            "qsa_gui.core.workflow.common",
+            "qsa_gui.core.data.images",
+            "tifffile",
+        ]
     )
     return ctx
 
@@ -299,7 +305,7 @@ def test_a_half_written_model_file_is_refused_not_loaded(tmp_path: Path) -> None
     """What a kill during a non-atomic copy would leave: every truncation is a ModelFileError."""
     seg = micro_segmenter(1, bits=5)
     path = tmp_path / "m.qsam"
-    from qsa_gui.core.model import save_fcn
+    from qsa_gui.core.model.fcn import save_fcn
 
     size = save_fcn(path, seg.models[0], bits=5, meta={"v": 1})
     data = path.read_bytes()

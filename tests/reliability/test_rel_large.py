@@ -17,14 +17,15 @@ import tifffile
 import torch
 from rel_helpers import MEMORY_PROBE, micro_segmenter, write_big_tiff
 
-from qsa_gui.core import io as qio
-from qsa_gui.core import largeimage
+from qsa_gui.core.data import images as qio
+from qsa_gui.core.data import lazy as qlazy
 from qsa_gui.core.errors import Cancelled, InputFileError
 from qsa_gui.core.jobs import CancelToken, run_job
-from qsa_gui.core.largeimage import plan_strips, segment_large
-from qsa_gui.core.model import SAFCN, GPUMemoryWarning, predict_tiled
-from qsa_gui.core.postprocess import probs_to_instances
-from qsa_gui.core.project import ModelVersion, Project
+from qsa_gui.core.model import largeimage
+from qsa_gui.core.model.fcn import SAFCN, GPUMemoryWarning, predict_tiled
+from qsa_gui.core.model.largeimage import plan_strips, segment_large
+from qsa_gui.core.model.postprocess import probs_to_instances
+from qsa_gui.core.project.store import ModelVersion, Project
 
 HERE = Path(__file__).parent
 
@@ -63,7 +64,7 @@ def test_lazy_regions_equal_the_whole_image(tmp_path: Path, layout: str) -> None
     path = tmp_path / f"{layout}.tif"
     tifffile.imwrite(path, _layout_array(layout), **LAYOUTS[layout])
     full, rgb = qio.read_image(path), qio.load_rgb(path)
-    with qio.open_lazy(path) as lazy:
+    with qlazy.open_lazy(path) as lazy:
         assert lazy.shape == full.shape and lazy.dtype == full.dtype
         for y0, y1, x0, x1 in [(0, 101, 0, 77), (5, 40, 3, 70), (100, 101, 76, 77), (31, 33, 31, 65)]:
             np.testing.assert_array_equal(lazy.read_region(y0, y1, x0, x1), full[y0:y1, x0:x1])
@@ -77,7 +78,7 @@ def test_lazy_read_of_a_truncated_big_file_is_a_named_error(tmp_path: Path) -> N
     tifffile.imwrite(path, np.zeros((400, 300, 3), np.uint8), photometric="rgb")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with qio.open_lazy(path) as lazy:  # the header is intact
+    with qlazy.open_lazy(path) as lazy:  # the header is intact
         lazy.read_region(0, 10)
         with pytest.raises(InputFileError, match="truncated"):
             lazy.read_region(390, 400)
@@ -88,7 +89,7 @@ def test_lazy_read_of_a_truncated_big_file_is_a_named_error(tmp_path: Path) -> N
     data = comp.read_bytes()
     comp.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputFileError):
-        with qio.open_lazy(comp) as lazy:
+        with qlazy.open_lazy(comp) as lazy:
             lazy.read_region(0, 400)
 
 
@@ -101,7 +102,7 @@ def test_read_image_limit_is_checked_before_decoding(tmp_path: Path, monkeypatch
     for p in (path, png):
         with pytest.raises(InputFileError, match="64 x 64 pixels"):
             qio.read_image(p)
-    with qio.open_lazy(path) as lazy:  # the lazy reader has no such limit
+    with qlazy.open_lazy(path) as lazy:  # the lazy reader has no such limit
         assert lazy.read_rgb(0, 64).shape == (64, 64, 3)
 
 
@@ -193,7 +194,7 @@ def test_cancelled_strip_segmentation_leaves_nothing(tmp_path: Path) -> None:
 
 def test_workflow_segments_large_images_through_the_strip_path(tmp_path: Path, monkeypatch) -> None:
     from qsa_gui.core.settings import Settings
-    from qsa_gui.core.workflow import segment_job
+    from qsa_gui.core.workflow.predict import segment_job
 
     monkeypatch.setattr(largeimage, "LARGE_IMAGE_PIXELS", 90 * 90)
     src = tmp_path / "big.tif"
@@ -228,7 +229,7 @@ def test_workflow_segments_large_images_through_the_strip_path(tmp_path: Path, m
 
 
 def test_large_import_is_validated_lazily(tmp_path: Path, monkeypatch) -> None:
-    from qsa_gui.core import project as project_mod
+    from qsa_gui.core.project import store as project_mod
 
     monkeypatch.setattr(project_mod, "_LARGE_IMAGE_PIXELS", 50 * 50)
     calls = []

@@ -26,9 +26,10 @@ from hypothesis.extra import numpy as hnp
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from rel_helpers import N_IMAGES, labels_for, make_project
 
-from qsa_gui.core import io as qio
+from qsa_gui.core.data import images as qio
+from qsa_gui.core.data import lazy as qlazy
 from qsa_gui.core.errors import InputFileError, QSAError
-from qsa_gui.core.project import Project
+from qsa_gui.core.project.store import Project
 
 PROFILE = settings(
     derandomize=True,
@@ -106,7 +107,7 @@ def test_readers_on_damaged_bytes_give_an_image_or_a_named_error(tmp_path: Path,
         if reader is qio.read_labels:
             assert out.dtype == np.int32 and out.ndim == 2 and out.min() >= 0
     try:
-        with qio.open_lazy(path) as lazy:
+        with qlazy.open_lazy(path) as lazy:
             h, w = lazy.shape[:2]
             region = lazy.read_rgb(0, h)
             np.testing.assert_array_equal(region, qio.load_rgb(path))
@@ -159,7 +160,7 @@ def test_readers_on_arbitrary_arrays_follow_the_documented_rules(tmp_path: Path,
         rgb = qio.load_rgb(path)
         assert rgb.shape == (*arr.shape[:2], 3) and rgb.dtype == np.float32
         assert rgb.min() >= 0.0 and rgb.max() <= 1.0
-        with qio.open_lazy(path) as lazy:
+        with qlazy.open_lazy(path) as lazy:
             np.testing.assert_array_equal(lazy.read_rgb(0, arr.shape[0]), rgb)
     else:
         with pytest.raises(InputFileError, match="NaN"):

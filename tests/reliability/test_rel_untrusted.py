@@ -17,13 +17,13 @@ from rel_helpers import labels_for, make_project, micro_segmenter
 
 from qsa_gui import cli
 from qsa_gui.core.errors import ModelFileError, ProjectError, QSAError
-from qsa_gui.core.inq import load_model_state
 from qsa_gui.core.jobs import run_job
-from qsa_gui.core.model import load_fcn
-from qsa_gui.core.project import ModelVersion, Project
-from qsa_gui.core.segment import Segmenter
+from qsa_gui.core.model.fcn import load_fcn
+from qsa_gui.core.model.segmenter import Segmenter
+from qsa_gui.core.project.store import ModelVersion, Project
+from qsa_gui.core.quant.modelfile import load_model_state
 from qsa_gui.core.settings import Settings
-from qsa_gui.core.workflow import segment_job
+from qsa_gui.core.workflow.predict import segment_job
 
 
 class _Payload:

@@ -23,7 +23,6 @@ import datetime as _dt
 import errno
 import getpass
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -35,13 +34,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_open, atomic_write_json
-from .errors import InputFileError, ProjectError
+from qsa_gui.core.data import images as qio
+from qsa_gui.core.data import lazy as qlazy
+
+from ..atomic import atomic_open, atomic_write_json
+from ..errors import InputFileError, ProjectError
 
 SCHEMA_VERSION = 1
 APP_NAME = "qsa-gui"
@@ -61,11 +62,6 @@ _MAX_NAME_CHARS = 120
 _LARGE_IMAGE_PIXELS = 4096 * 4096
 # An unreadable lock younger than this may be one another process is still writing.
 _FRESH_LOCK_S = 5.0
-
-
-def _io() -> ModuleType:
-    """qsa_gui.core.io, imported lazily so the manifest code never depends on image codecs."""
-    return importlib.import_module("qsa_gui.core.io")
 
 
 def _now() -> str:
@@ -719,7 +715,7 @@ class Project:
         path = self.image_path(image_id)
         if not path.is_file():
             raise InputFileError(path, f"image file of {image_id} is missing")
-        return _io().load_rgb(path)
+        return qio.load_rgb(path)
 
     def load_labels(self, image_id: str) -> np.ndarray | None:
         """The saved labels (int32 H x W), or None when none were saved."""
@@ -738,7 +734,7 @@ class Project:
         path = self._inside(rel, f"image {image_id}: {kind}_path")
         if not path.is_file():
             raise InputFileError(path, f"{kind} file of {image_id} is missing")
-        return _io().read_labels(path, expected_shape=rec.shape)
+        return qio.read_labels(path, expected_shape=rec.shape)
 
     # ---------------------------------------------------------------- import
 
@@ -754,7 +750,6 @@ class Project:
         never raised. ``labels`` maps image path -> ground-truth label file (marks it labelled)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-        io = _io()
         label_map: dict[Path, Path] = {}
         for k, v in (labels or {}).items():
             label_map[Path(k).absolute()] = Path(v)
@@ -768,17 +763,17 @@ class Project:
                     shown.encode("utf-8")
                 except UnicodeEncodeError:  # non-UTF-8 file name: printable for CLI/GUI messages
                     shown = os.fsencode(src).decode("utf-8", errors="replace")
-                reason = self._import_one(io, src, copy, split, label_map, known, report)
+                reason = self._import_one(src, copy, split, label_map, known, report)
                 if reason is not None:
                     report.skipped.append((shown, reason))
         return report
 
     @staticmethod
-    def _validated_image_shape(io: ModuleType, src: Path) -> tuple[int, int]:
+    def _validated_image_shape(src: Path) -> tuple[int, int]:
         """(H, W) of an importable image, decoding it to prove it reads. Large images (see
         largeimage.LARGE_IMAGE_PIXELS) are opened lazily and only their first and last rows
         decoded (a truncated file loses its tail), so importing a slide never needs its size in RAM."""
-        with io.open_lazy(src) as lazy:
+        with qlazy.open_lazy(src) as lazy:
             h, w = int(lazy.shape[0]), int(lazy.shape[1])
             if h * w <= _LARGE_IMAGE_PIXELS:
                 lazy.read_rgb(0, h)  # == load_rgb(src), decoded once
@@ -790,7 +785,6 @@ class Project:
 
     def _import_one(
         self,
-        io: ModuleType,
         src: Path,
         copy_file: bool,
         split: str,
@@ -799,9 +793,9 @@ class Project:
         report: ImportReport,
     ) -> str | None:
         """Import one file; return a skip reason or None when added."""
-        suffix = _image_suffix(src, io.SUPPORTED_SUFFIXES)
+        suffix = _image_suffix(src, qio.SUPPORTED_SUFFIXES)
         if suffix is None:
-            return f"unsupported file type (supported: {', '.join(sorted(io.SUPPORTED_SUFFIXES))})"
+            return f"unsupported file type (supported: {', '.join(sorted(qio.SUPPORTED_SUFFIXES))})"
         if not src.is_file():
             return "no such file"
         try:
@@ -811,7 +805,7 @@ class Project:
         if digest in known:
             return f"already in project (as {known[digest]})"
         try:
-            shape = self._validated_image_shape(io, src)
+            shape = self._validated_image_shape(src)
         except InputFileError as e:
             return e.reason
         except Exception as e:  # noqa: BLE001 - one undecodable file must not stop the import
@@ -820,7 +814,7 @@ class Project:
         label_src = label_map.get(src.absolute())
         if label_src is not None:
             try:
-                gt = io.read_labels(label_src, expected_shape=shape)
+                gt = qio.read_labels(label_src, expected_shape=shape)
             except InputFileError as e:
                 return f"labels {_safe_display_name(label_src)}: {e.reason}"
             except Exception as e:  # noqa: BLE001
@@ -856,7 +850,7 @@ class Project:
         if gt is not None:
             label_rel = f"labels/{image_id}.tif"
             try:
-                io.write_labels(self.folder / label_rel, self._validated_labels(rec, gt, src))
+                qio.write_labels(self.folder / label_rel, self._validated_labels(rec, gt, src))
             except OSError as e:
                 return f"cannot write its labels into the project ({e.strerror or e})"
             rec.label_path = label_rel
@@ -900,7 +894,7 @@ class Project:
         the file, so every shell shows it as one line and the previous file stays as it was."""
         path = self._inside(rel, what)  # refuses a labels/ or predictions/ linked elsewhere
         try:
-            _io().write_labels(path, arr)
+            qio.write_labels(path, arr)
         except OSError as e:
             raise ProjectError(f"{path}: could not save the {what} ({e.strerror or e})") from e
 
@@ -1029,11 +1023,10 @@ class Project:
         strip by strip and never held in memory). The file is *moved* into predictions/; it must
         lie on the project's file system (write it inside the project folder). Returns its path."""
         src = Path(file)
-        io = _io()
         with self._mutex:
             rec = self.image(image_id)
             old = rec.prediction_path
-            with io.open_lazy(src) as lazy:
+            with qlazy.open_lazy(src) as lazy:
                 if len(lazy.shape) != 2 or tuple(lazy.shape) != tuple(rec.shape):
                     raise InputFileError(
                         src, f"prediction shape {lazy.shape} does not match image {rec.id} {rec.shape}"

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .jobs import CancelToken, Job, Progress, check, run_job, sub_job
-from .model import SAFCN, FCNConfig, preset_config
-from .selection import bootstrap_indices
-from .training import TrainConfig, train_fcn
+from qsa_gui.core.active.selection import bootstrap_indices
+from qsa_gui.core.model.fcn import SAFCN, FCNConfig, preset_config
+from qsa_gui.core.model.training import TrainConfig, train_fcn
+
+from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .jobs import CancelToken, Job, Progress, check, sub_job
-from .segment import Segmenter, evaluate_segmenter, train_segmenter
-from .settings import Settings
-from .suggest import PoolScores, select, strategy_scores_job
-from .synth import GlandSample, generate_dataset
+from qsa_gui.core.active.scoring import PoolScores
+from qsa_gui.core.active.strategies import select
+from qsa_gui.core.data.synth import GlandSample, generate_dataset
+from qsa_gui.core.model.segmenter import Segmenter, evaluate_segmenter, train_segmenter
+from qsa_gui.core.workflow.scores import strategy_scores_job
+
+from ..jobs import CancelToken, Job, Progress, check, sub_job
+from ..settings import Settings
 
 
 @dataclass(frozen=True)
@@ -296,37 +298,3 @@ def _suggest_in_memory(
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
     diversity = float(np.mean(scores.uncertainty)) if strategy != "random" and len(pool_ids) else float("nan")
     return [index[s.image_id] for s in picked], init, diversity
-
-
-def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:
-    """A ready project of generated glands for a new user: pool images plus a labelled test set."""
-    from .io import write_image, write_labels
-    from .project import Project
-
-    folder = Path(folder)
-    data = generate_dataset(n_images, seed=seed, size=(size, size))
-    src = folder.parent / f".{folder.name}-sources"
-    src.mkdir(parents=True, exist_ok=True)
-    pool_paths, test_paths, test_labels = [], {}, []
-    n_test = max(2, n_images // 6)
-    for i, sample in enumerate(data):
-        kind = "test" if i >= n_images - n_test else "gland"
-        path = src / f"{kind}_{i:02d}_{sample.grade}.png"
-        write_image(path, sample.image)
-        if kind == "test":
-            lab = src / f"{kind}_{i:02d}_labels.tif"
-            write_labels(lab, sample.labels)
-            test_paths[str(path)] = str(lab)
-            test_labels.append(lab)
-        else:
-            pool_paths.append(path)
-    project = Project.create(folder, name="Generated glands (demo)")
-    try:
-        project.import_images(pool_paths)
-        project.import_images(list(test_paths), split="test", labels=test_paths)
-    finally:
-        project.close()
-    import shutil
-
-    shutil.rmtree(src, ignore_errors=True)
-    return folder

@@ -47,9 +47,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import io as qio
-from .jobs import CancelToken, Job, Progress, check
-from .postprocess import default_min_size, probs_to_instances
+from qsa_gui.core.data import lazy as qlazy
+from qsa_gui.core.model.postprocess import default_min_size, probs_to_instances
+
+from ..jobs import CancelToken, Job, Progress, check
 
 __all__ = [
     "DEFAULT_WINDOW_PIXELS",
@@ -153,12 +154,12 @@ def _seam_pairs(upper: np.ndarray, lower: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def _as_source(source: Any) -> qio.LazyImage:
-    if isinstance(source, qio.LazyImage):
+def _as_source(source: Any) -> qlazy.LazyImage:
+    if isinstance(source, qlazy.LazyImage):
         return source
     if isinstance(source, (str, Path)):
-        return qio.open_lazy(source)
-    return qio.lazy_from_array(source)
+        return qlazy.open_lazy(source)
+    return qlazy.lazy_from_array(source)
 
 
 def _with_tiling(segmenter: Any, tile: int | None, overlap: int | None) -> Any:
@@ -212,7 +213,7 @@ def segment_large(
 
 def _segment_large(
     segmenter: _Probabilities,
-    src: qio.LazyImage,
+    src: qlazy.LazyImage,
     out_path: Path,
     tile: int | None,
     overlap: int | None,

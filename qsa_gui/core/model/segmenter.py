@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ModelFileError
-from .jobs import CancelToken, Job, Progress, check, sub_job
-from .metrics import evaluate_set
-from .model import SAFCN, FCNConfig, load_fcn, predict_tiled, preset_config, save_fcn
-from .postprocess import probs_to_instances
-from .training import TrainConfig, train_fcn
+from qsa_gui.core.model.fcn import SAFCN, FCNConfig, load_fcn, predict_tiled, preset_config, save_fcn
+from qsa_gui.core.model.metrics import evaluate_set
+from qsa_gui.core.model.postprocess import probs_to_instances
+from qsa_gui.core.model.training import TrainConfig, train_fcn
+
+from ..errors import ModelFileError
+from ..jobs import CancelToken, Job, Progress, check, sub_job
 
 
 @dataclass(frozen=True)

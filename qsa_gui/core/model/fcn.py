@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ModelFileError
-from .jobs import CancelToken, check
+from ..errors import ModelFileError
+from ..jobs import CancelToken, check
 
 NORMS = ("layer", "batch", "group")
 
@@ -542,7 +542,7 @@ def _predict_tiled_once(
 
 def save_fcn(path: str | Path, model: SAFCN, *, bits: int | None, meta: dict) -> int:
     """Write ``model`` (float32 or packed ``bits``-bit weights) with its config; returns bytes."""
-    from .inq import save_model
+    from qsa_gui.core.quant.modelfile import save_model
 
     full_meta = dict(meta)
     full_meta["config"] = model.config.to_dict()
@@ -551,7 +551,7 @@ def save_fcn(path: str | Path, model: SAFCN, *, bits: int | None, meta: dict) ->
 
 def load_fcn(path: str | Path, device: str | torch.device | None = None) -> tuple[SAFCN, dict]:
     """Rebuild an :class:`SAFCN` from a model file (never unpickles); model in eval mode."""
-    from .inq import load_model_state
+    from qsa_gui.core.quant.modelfile import load_model_state
 
     state, meta = load_model_state(path)
     try:

@@ -1,36 +1,28 @@
-"""Scoring the unlabelled pool and choosing which images to label next.
+"""Scoring the unlabelled pool: uncertainty and descriptors from one pass per ensemble member.
 
 One inference pass per ensemble member over each unlabelled image yields both signals of
 suggestive annotation: the uncertainty (mean over pixels of the across-model standard deviation
 of the foreground probability) and the descriptor (the encoder's channel-wise spatial mean,
-averaged over members). Selection strategies:
-
-- ``qsa`` / ``sa``: the ``k_top`` most uncertain images, then greedy max-cover of cosine
-  similarity picks ``k`` of them (QSA = quantized members, SA = float members).
-- ``uncertainty``: the ``k`` most uncertain images.
-- ``mc_dropout``: the ``k`` images with the highest mean predictive entropy of one network
-  sampled with dropout on (what MONAI Label calls epistemic).
-- ``random``: ``k`` images uniformly at random (seeded).
-- ``diverse`` (cold start, nothing labelled yet): greedy max-cover on colour/texture statistics.
+averaged over members). MC-dropout scoring and the cold-start appearance descriptor live here
+too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .jobs import CancelToken, Job, Progress, check, sub_job
-from .model import SAFCN, mc_dropout, predict_tiled
-from .selection import cosine_similarity, greedy_max_cover
+from qsa_gui.core.active.selection import cosine_similarity
+from qsa_gui.core.model.fcn import SAFCN, mc_dropout, predict_tiled
+
+from ..jobs import CancelToken, Job, Progress, check
 
 if TYPE_CHECKING:  # settings imports STRATEGIES from here
-    from .settings import Settings
-
-STRATEGIES = ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
+    pass
 
 ImageLoader = Callable[[str], np.ndarray]
 
@@ -168,102 +160,3 @@ def _representativeness(desc: np.ndarray, pool_desc: np.ndarray) -> np.ndarray:
     if len(pool_desc) == 0:
         return np.zeros(len(desc))
     return cosine_similarity(desc, pool_desc).mean(axis=1)
-
-
-def select(
-    strategy: str,
-    scores: PoolScores,
-    k: int,
-    *,
-    k_top: int | None = None,
-    seed: int = 0,
-) -> list[Suggestion]:
-    """Choose ``k`` images of ``scores.ids`` by ``strategy``; ranked, best first."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    n = len(scores.ids)
-    k = max(0, min(k, n))
-    if k == 0:
-        return []
-    unc = scores.uncertainty
-    rep = _representativeness(scores.descriptors, scores.descriptors)
-    order_unc = np.argsort(-unc, kind="stable")
-    if strategy in ("qsa", "sa"):
-        k_top = min(n, max(k, k_top if k_top is not None else 2 * k))
-        candidates = order_unc[:k_top]
-        picked = greedy_max_cover(scores.descriptors[candidates], scores.descriptors, k)
-        chosen = [int(candidates[j]) for j in picked]
-    elif strategy in ("uncertainty", "mc_dropout"):
-        chosen = [int(i) for i in order_unc[:k]]
-    elif strategy == "diverse":
-        chosen = [int(i) for i in greedy_max_cover(scores.descriptors, scores.descriptors, k)]
-    else:  # random
-        rng = np.random.default_rng(seed)
-        chosen = [int(i) for i in rng.choice(n, size=k, replace=False)]
-    return [
-        Suggestion(scores.ids[i], rank + 1, float(unc[i]), float(rep[i])) for rank, i in enumerate(chosen)
-    ]
-
-
-def strategy_scores_job(
-    strategy: str,
-    settings: Settings,
-    images: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    pool_ids: Sequence[str],
-    load: ImageLoader,
-    *,
-    seed: int,
-    cancel: CancelToken | None = None,
-    init: list[SAFCN] | None = None,
-) -> Job[tuple[PoolScores, list[SAFCN] | None]]:
-    """Train what ``strategy`` needs on the labelled images, then score the unlabelled pool.
-
-    ``qsa``/``sa``/``uncertainty``: the K-member ensemble (quantized unless ``sa``), warm-started
-    from ``init`` when given; ``mc_dropout``: one float FCN sampled with dropout. Returns the
-    scores and the ensemble members (for the next round's warm start; None for MC-dropout).
-    """
-    from .ensemble import train_ensemble
-    from .segment import train_segmenter
-
-    if strategy == "mc_dropout":
-        single = replace(settings.segmenter_config(), n_models=1, bits=None)
-        seg = yield from sub_job(
-            train_segmenter(images, labels, single, cancel), 0.0, 0.6, stage_prefix="MC-dropout model: "
-        )
-        scores = yield from sub_job(
-            score_pool_mc_dropout(
-                seg.models[0],
-                pool_ids,
-                load,
-                samples=settings.mc_samples,
-                tile=settings.tile,
-                overlap=settings.overlap,
-                device=settings.device,
-                seed=seed,
-                cancel=cancel,
-            ),
-            0.6,
-            1.0,
-        )
-        return scores, None
-    config = replace(
-        settings.ensemble_config(float_weights=strategy == "sa", warm=init is not None), seed=seed
-    )
-    models = yield from sub_job(
-        train_ensemble(images, labels, config, cancel, init=init), 0.0, 0.75, stage_prefix="suggestive "
-    )
-    scores = yield from sub_job(
-        score_pool(
-            models,
-            pool_ids,
-            load,
-            tile=settings.tile,
-            overlap=settings.overlap,
-            device=settings.device,
-            cancel=cancel,
-        ),
-        0.75,
-        1.0,
-    )
-    return scores, models

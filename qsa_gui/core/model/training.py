@@ -1,4 +1,4 @@
-"""Training an :class:`~qsa_gui.core.model.SAFCN`: targets, patch sampling, augmentation, the loop.
+"""Training an :class:`~qsa_gui.core.model.fcn.SAFCN`: targets, patch sampling, augmentation, the loop.
 
 The loop is a job (see :mod:`qsa_gui.core.jobs`): a float phase, then optionally the INQ
 schedule (Zhou et al. 2017): at each accumulated portion the largest weights of every layer
@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
-from .jobs import CancelToken, Job, Progress, check
-from .model import SAFCN, pick_device
+from qsa_gui.core.model.fcn import SAFCN, pick_device
+
+from ..jobs import CancelToken, Job, Progress, check
 
 DEFAULT_PORTIONS: tuple[float, ...] = (0.5, 0.75, 0.875, 1.0)
 
@@ -328,7 +329,7 @@ def train_fcn(
     yield from run_phase("train", config.iterations, config.lr, None)
 
     if config.bits is not None:
-        from .inq import INQController
+        from qsa_gui.core.quant.inq import INQController
 
         controller = INQController(model, config.bits, portions=config.inq_portions)
         inq_lr = config.inq_lr if config.inq_lr is not None else config.lr

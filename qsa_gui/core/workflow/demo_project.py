@@ -1,0 +1,42 @@
+"""A demo project on disk: generated glands with their ground truth, for the GUI and the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qsa_gui.core.data.synth import generate_dataset
+
+
+def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:
+    """A ready project of generated glands for a new user: pool images plus a labelled test set."""
+    from qsa_gui.core.data.images import write_image, write_labels
+    from qsa_gui.core.project.store import Project
+
+    folder = Path(folder)
+    data = generate_dataset(n_images, seed=seed, size=(size, size))
+    src = folder.parent / f".{folder.name}-sources"
+    src.mkdir(parents=True, exist_ok=True)
+    pool_paths, test_paths, test_labels = [], {}, []
+    n_test = max(2, n_images // 6)
+    for i, sample in enumerate(data):
+        kind = "test" if i >= n_images - n_test else "gland"
+        path = src / f"{kind}_{i:02d}_{sample.grade}.png"
+        write_image(path, sample.image)
+        if kind == "test":
+            lab = src / f"{kind}_{i:02d}_labels.tif"
+            write_labels(lab, sample.labels)
+            test_paths[str(path)] = str(lab)
+            test_labels.append(lab)
+        else:
+            pool_paths.append(path)
+    project = Project.create(folder, name="Generated glands (demo)")
+    try:
+        project.import_images(pool_paths)
+        project.import_images(list(test_paths), split="test", labels=test_paths)
+    finally:
+        project.close()
+    import shutil
+
+    shutil.rmtree(src, ignore_errors=True)
+    return folder

@@ -1,0 +1,140 @@
+"""The Suggest verb: train (or reuse) the suggestive ensemble, score the pool, record a round.
+
+Scores are cached per ensemble key (settings, labelled set and their label files), so a
+Suggest with unchanged labels reuses them; the round is committed to the manifest last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor, default_k
+from qsa_gui.core.active.strategies import select
+from qsa_gui.core.project.store import Project, SuggestionRound
+from qsa_gui.core.workflow.scores import strategy_scores_job
+
+from ..errors import QSAError
+from ..jobs import CancelToken, Job, Progress, check, sub_job
+from ..settings import Settings
+from .common import _load_pairs, _now, project_settings
+
+
+def _label_fingerprint(project: Project, ids: Sequence[str]) -> str:
+    h = hashlib.sha1()
+    for image_id in sorted(ids):
+        h.update(image_id.encode("utf-8"))
+        labels = project.load_labels(image_id)
+        if labels is not None:
+            h.update(np.ascontiguousarray(labels).tobytes())
+    return h.hexdigest()
+
+
+def ensemble_key(project: Project, settings: Settings, labelled: Sequence[str], strategy: str) -> str:
+    """Version of the suggestive models: changes iff the labels or the training knobs change."""
+    knobs = {
+        k: v
+        for k, v in settings.to_dict().items()
+        if k not in ("strategy", "k", "k_top", "suggest_fraction", "device")
+    }
+    kind = "mc" if strategy == "mc_dropout" else ("float" if strategy == "sa" else "ens")
+    blob = json.dumps({"knobs": knobs, "kind": kind, "labels": _label_fingerprint(project, labelled)})
+    return f"{kind}-{hashlib.sha1(blob.encode()).hexdigest()[:16]}"
+
+
+@dataclass
+class SuggestResult:
+    """What a suggestion round produced (also recorded in the project)."""
+
+    round: SuggestionRound
+    reused_scores: bool
+
+
+def suggest_job(
+    project: Project,
+    settings: Settings | None = None,
+    cancel: CancelToken | None = None,
+) -> Job[SuggestResult]:
+    """Train the suggestive ensemble on the labels, score the unlabelled pool, record a round."""
+    settings = settings or project_settings(project)
+    pool = project.unlabelled_ids("pool")
+    if not pool:
+        raise QSAError("Every image is labelled: there is nothing left to suggest.")
+    labelled = project.labelled_ids("pool")
+    n_total = (
+        len(pool)
+        + len(labelled)
+        + len([r for r in project.images if r.split == "pool" and r.status == "in_progress"])
+    )
+    k = settings.k or default_k(n_total, settings.suggest_fraction)
+    strategy = settings.strategy if labelled else "diverse"
+    reused = False
+    yield Progress("preparing", 0.0, f"{len(labelled)} labelled, {len(pool)} unlabelled")
+    if strategy == "diverse":
+        descriptors = []
+        for i, image_id in enumerate(pool):
+            check(cancel)
+            descriptors.append(appearance_descriptor(project.load_image(image_id)))
+            yield Progress("describing images (nothing labelled yet)", 0.9 * (i + 1) / len(pool))
+        scores = PoolScores(list(pool), np.zeros(len(pool)), np.stack(descriptors))
+        key = "appearance"
+    elif strategy == "random":
+        scores = PoolScores(list(pool), np.zeros(len(pool)), np.zeros((len(pool), 1)))
+        key = "random"
+    else:
+        key = ensemble_key(project, settings, labelled, strategy)
+        scores, reused = yield from sub_job(
+            _scores_for(project, settings, strategy, key, pool, labelled, cancel), 0.0, 0.97
+        )
+    check(cancel)
+    picked = select(strategy, scores, k, k_top=settings.k_top, seed=settings.seed + len(project.rounds))
+    round_ = SuggestionRound(
+        index=len(project.rounds) + 1,
+        created=_now(),
+        strategy=strategy,
+        model_key=key,
+        image_ids=[s.image_id for s in picked],
+        scores={
+            s.image_id: {
+                "rank": s.rank,
+                "uncertainty": s.uncertainty,
+                "representativeness": s.representativeness,
+            }
+            for s in picked
+        },
+        n_labelled_before=len(labelled),
+        settings=settings.to_dict(),
+    )
+    project.add_round(round_)
+    yield Progress("done", 1.0, f"suggested {len(picked)} images")
+    return SuggestResult(round_, reused)
+
+
+def _scores_for(
+    project: Project,
+    settings: Settings,
+    strategy: str,
+    key: str,
+    pool: list[str],
+    labelled: list[str],
+    cancel: CancelToken | None,
+) -> Job[tuple[PoolScores, bool]]:
+    cached = project.load_scores(key)
+    if cached is not None:
+        scores = PoolScores.from_arrays(cached)
+        index = {image_id: i for i, image_id in enumerate(scores.ids)}
+        if all(image_id in index for image_id in pool):
+            rows = [index[image_id] for image_id in pool]
+            yield Progress("reusing cached scores (labels unchanged)", 1.0)
+            return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
+    images, labels = _load_pairs(project, labelled)
+    scores, _ = yield from strategy_scores_job(
+        strategy, settings, images, labels, pool, project.load_image, seed=settings.seed, cancel=cancel
+    )
+    check(cancel)
+    project.save_scores(key, scores.arrays())
+    return scores, False
