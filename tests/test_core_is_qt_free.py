@@ -50,6 +50,8 @@ def test_no_gui_import_statement_anywhere_under_core():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module]
+            if not names:
+                continue
             where = f"{path.relative_to(CORE)}:{node.lineno}"
             offenders += [f"{where} {n}" for n in names if n.split(".")[0] in BLOCKED]
     assert not offenders, offenders
