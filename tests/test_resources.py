@@ -68,7 +68,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         else:
             shutil.copy2(path, src / name)
     out = tmp_path_factory.mktemp("whl")
-    cmd = [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w", str(out)]
+    cmd = [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q", "-w"]
+    cmd.append(str(out))
     done = subprocess.run(cmd, cwd=src, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     (whl,) = out.glob("qsa_gui-*.whl")
