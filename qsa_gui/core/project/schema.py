@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
@@ -307,6 +308,12 @@ def checked_settings(manifest_path: Path, settings: Any, cls: type[T]) -> T:
         raise ProjectError(
             f"{manifest_path}: settings.device {str(device)[:40]!r} is not cpu, cuda or cuda:N"
         )
+    torch = sys.modules.get("torch")  # only where a job runs: status stays torch-free
+    if torch is not None and isinstance(device, str) and device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ProjectError(
+                f"{manifest_path}: settings.device is {device!r} but CUDA is not available here"
+            )
     try:
         return cls.from_dict(settings)  # type: ignore[attr-defined]
     except (ValueError, TypeError, RecursionError) as e:
