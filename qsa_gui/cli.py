@@ -76,10 +76,10 @@ def _drive(job_factory: Callable[[CancelToken], Job[Any]], quiet: bool = False) 
             bar.close()
 
 
-def _open(path: str):
+def _open(path: str, *, read_only: bool = False):
     from qsa_gui.core.project.store import Project
 
-    return Project.open(path)
+    return Project.open(path, read_only=read_only)
 
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    project = _open(args.project)
+    project = _open(args.project, read_only=True)  # a snapshot: works beside a running job
     with project:
         rows = project.images
         counts: dict[str, int] = {}
@@ -193,9 +193,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     from qsa_gui.core.data.images import read_labels
 
+    if args.history:
+        with _open(args.project, read_only=True) as project:
+            rec = _find_image(project, args.image)
+            print(f"{rec.id} ({rec.name}): {len(rec.label_versions)} label versions")
+            for v in project.label_versions(rec.id):
+                note = f"  (restored from {v['restored_from']})" if v.get("restored_from") else ""
+                objects = "?" if v.get("objects") is None else v["objects"]
+                state = "done" if v.get("done") else "draft"
+                print(f"  v{v['version']:<3} {state:<5} {objects!s:>4} objects  {v['by']}  {v['at']}{note}")
+        return 0
     project = _open(args.project)
     with project:
         rec = _find_image(project, args.image)
+        if args.restore is not None:
+            entry = project.restore_labels(rec.id, args.restore, user=args.user)
+            print(
+                f"{rec.id} ({rec.name}): restored version {args.restore} as version {entry['version']}, "
+                f"status {project.image(rec.id).status}"
+            )
+            return 0
+        if args.labels is None:
+            raise QSAError("give a label image file, --history or --restore N")
         labels = read_labels(args.labels, expected_shape=tuple(rec.shape))
         project.save_labels(rec.id, labels, done=not args.draft, user=args.user)
         print(
@@ -278,7 +297,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from qsa_gui.core.data.images import write_labels
 
-    project = _open(args.project)
+    project = _open(args.project, read_only=True)
     out = Path(args.out)
     n = 0
     with project:
@@ -458,9 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("label", cmd_label, "attach a label image (instance labels) to an image and mark it done")
     sp.add_argument("project")
     sp.add_argument("image", help="image id or file name")
-    sp.add_argument("labels", help="label image file (0 = background, 1..N = glands)")
+    sp.add_argument("labels", nargs="?", help="label image file (0 = background, 1..N = glands)")
     sp.add_argument("--user", default=None)
     sp.add_argument("--draft", action="store_true", help="save without marking the image done")
+    sp.add_argument("--history", action="store_true", help="list the kept versions of the image's labels")
+    sp.add_argument("--restore", type=int, metavar="N", help="make label version N current (a new version)")
 
     sp = add("suggest", cmd_suggest, "train the suggestive ensemble and pick the images to label next")
     sp.add_argument("project")

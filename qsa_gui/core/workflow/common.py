@@ -19,7 +19,10 @@ def _now() -> str:
 
 
 def project_settings(project: Project) -> Settings:
-    return Settings.from_dict(project.settings)
+    """The project's Settings; a bad value is a ProjectError naming project.json and the field."""
+    from qsa_gui.core.project.schema import checked_settings
+
+    return checked_settings(project.manifest_path, project.settings, Settings)
 
 
 def _load_pairs(project: Project, ids: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
