@@ -23,10 +23,7 @@ Public API (used by the PySide6 main window; see /tmp/gui_contract.md)::
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,9 +60,9 @@ from qtpy.QtWidgets import (
 )
 
 from qsa_gui.core import workflow
-from qsa_gui.core.atomic import atomic_write_bytes
 from qsa_gui.core.errors import QSAError
-from qsa_gui.core.jobs import CancelToken, Job, Progress, check
+from qsa_gui.core.jobs import CancelToken, Job, Progress
+from qsa_gui.core.model.warmup import warm_up_torch
 from qsa_gui.core.project.store import (
     STATUS_IN_PROGRESS,
     STATUS_LABELLED,
@@ -75,15 +72,16 @@ from qsa_gui.core.project.store import (
     Project,
 )
 from qsa_gui.core.settings import Settings
+from qsa_gui.core.workflow.demo_project import demo_project_job
+from qsa_gui.core.workflow.heatmap import HeatmapResult, heatmap_job
+from qsa_gui.core.workflow.transfer import ExportReport, export_job, export_model, import_job
 
 from .gallery import STATUS_COLOURS, SUGGESTION_COLOUR, GalleryWidget
-from .heatmap import HeatmapResult, heatmap_job
 from .history_plot import HistoryPlot
 from .layers import ROLE_PREDICTION, AnnotationLayers, to_uint8_rgb
 from .progress_panel import ProgressPanel
 from .runner import JobRunner
 from .sparkline import LossSparkline
-from .warmup import warm_up_torch
 
 logger = logging.getLogger(__name__)
 
@@ -106,164 +104,6 @@ SHORTCUTS: dict[str, str] = {
 }
 
 LEVEL_COLOURS = {"info": "#2e9e4f", "warning": "#d98e04", "error": "#d62728"}
-
-
-# --------------------------------------------------------------------------- jobs (Qt-free)
-
-
-def import_job(
-    project: Project, paths: Sequence[str], cancel: CancelToken | None = None
-) -> Job[ImportReport]:
-    """Import files one by one (each committed), so progress shows and cancel stops between files."""
-    report = ImportReport()
-    paths = [str(p) for p in paths]
-    for i, path in enumerate(paths):
-        check(cancel)
-        part = project.import_images([path])
-        report.added.extend(part.added)
-        report.skipped.extend(part.skipped)
-        yield Progress("importing images", (i + 1) / max(1, len(paths)), f"{i + 1}/{len(paths)}")
-    return report
-
-
-def _stem(name: str) -> str:
-    base = name.split("/")[-1]
-    for suffix in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".png", ".jpeg", ".jpg", ".bmp"):
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", base).strip("._") or "image"
-
-
-@dataclass
-class ExportReport:
-    """What export_to wrote: the folder and how many label / prediction files."""
-
-    folder: Path
-    n_labels: int = 0
-    n_predictions: int = 0
-    files: list[str] = field(default_factory=list)
-    model_version: str | None = None  # the model copied into ``model/`` (None: no model yet)
-
-
-def export_model(project: Project, out: Path) -> list[str]:
-    """Copy the current model (its folder of member files, or a single model file) to ``out/model/``.
-
-    Written next to the final folder first, then renamed into place, so an interrupted export
-    never leaves a half-copied model behind; a ``model.json`` says which version it is and how it
-    scored. Returns the written paths relative to ``out`` (empty without a current model).
-    """
-    import json
-    import shutil
-
-    version = project.current_model
-    if version is None:
-        return []
-    src = project.model_path(version)
-    final = out / "model"
-    tmp = out / ".model.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    if src.is_dir():
-        shutil.copytree(src, tmp)
-    else:
-        tmp.mkdir(parents=True)
-        shutil.copy2(src, tmp / src.name)
-    m = project.model(version)
-    info = {
-        "version": m.version,
-        "kind": m.kind,
-        "bits": m.bits,
-        "n_labelled": m.n_labelled,
-        "metrics": m.metrics,
-        "created": m.created,
-        "project": project.name,
-    }
-    (tmp / "model.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    return sorted(f"model/{p.relative_to(final).as_posix()}" for p in final.rglob("*") if p.is_file())
-
-
-def export_job(project: Project, folder: str | Path, cancel: CancelToken | None = None) -> Job[ExportReport]:
-    """Write every saved annotation and prediction as TIFF, named after the original image,
-    ``annotations.csv`` (one row per image: status, who, when, model) and the current model in
-    ``model/`` (so the labels and the network trained on them travel together)."""
-    from qsa_gui.core.data.images import write_labels
-
-    out = Path(folder)
-    report = ExportReport(out)
-    used: set[str] = set()
-    rows = []
-    records = list(project.images)
-    for i, rec in enumerate(records):
-        check(cancel)
-        stem = _stem(rec.name)
-        if stem in used:
-            stem = f"{stem}-{rec.id}"
-        used.add(stem)
-        label_file = prediction_file = ""
-        labels = project.load_labels(rec.id) if rec.label_path else None
-        if labels is not None:
-            label_file = f"labels/{stem}.tif"
-            write_labels(out / label_file, labels)
-            report.n_labels += 1
-            report.files.append(label_file)
-        pred = project.load_prediction(rec.id) if rec.prediction_path else None
-        if pred is not None:
-            prediction_file = f"predictions/{stem}.tif"
-            write_labels(out / prediction_file, pred)
-            report.n_predictions += 1
-            report.files.append(prediction_file)
-        rows.append(
-            [
-                rec.id,
-                rec.name,
-                rec.split,
-                rec.status,
-                rec.labelled_by or "",
-                rec.labelled_at or "",
-                label_file,
-                prediction_file,
-                rec.prediction_model or "",
-            ]
-        )
-        yield Progress("exporting", (i + 1) / max(1, len(records)), f"{i + 1}/{len(records)} images")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(
-        [
-            "id",
-            "name",
-            "split",
-            "status",
-            "labelled_by",
-            "labelled_at",
-            "labels",
-            "prediction",
-            "prediction_model",
-        ]
-    )
-    writer.writerows(rows)
-    atomic_write_bytes(out / "annotations.csv", buf.getvalue().encode("utf-8"))
-    report.files.append("annotations.csv")
-    check(cancel)
-    if project.current_model is not None:
-        yield Progress("exporting", 1.0, f"model {project.current_model}")
-        report.files.extend(export_model(project, out))
-        report.model_version = project.current_model
-    return report
-
-
-def demo_project_job(folder: str | Path, n_images: int, size: int) -> Job[Path]:
-    """Generate a demo project (generated glands) off the GUI thread."""
-    from qsa_gui.core.workflow.demo_project import write_demo_project
-
-    yield Progress("generating demo glands", 0.0, f"{n_images} images of {size} px")
-    path = write_demo_project(folder, n_images=n_images, size=size)
-    yield Progress("generating demo glands", 1.0)
-    return path
 
 
 # --------------------------------------------------------------------------- helpers

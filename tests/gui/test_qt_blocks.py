@@ -257,7 +257,7 @@ def test_percentile_matches_numpy():
 def test_torch_warm_up_runs_once_and_keeps_the_random_state():
     import torch
 
-    from qsa_gui._qt.warmup import torch_warmed_up, warm_up_torch
+    from qsa_gui.core.model.warmup import torch_warmed_up, warm_up_torch
 
     torch.manual_seed(3)
     state = torch.get_rng_state()
