@@ -18,7 +18,7 @@ from qsa_gui.core.workflow.transfer import ImportCancelled, export_job, export_s
 def _images(folder: Path, names: list[str], seed: int = 0) -> list[Path]:
     data = generate_dataset(len(names), seed=seed, size=(32, 48))
     out = []
-    for name, sample in zip(names, data):
+    for name, sample in zip(names, data, strict=True):
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         write_image(path, sample.image)
