@@ -107,8 +107,11 @@ class ExportReport:
 
 
 def export_model(project: Project, out: Path) -> list[str]:
-    """Copy the current model to ``out/model/``: its member files when the model is a folder (as
-    ``.qsam`` models are), the file itself otherwise, plus a ``model.json`` (version, scores).
+    """Copy the current model to ``out/model/`` plus a ``model.json`` (version, scores).
+
+    A segmentation model version is a *folder* (``models/seg-vNNNN.qsam/member_<i>.qsam``, one
+    packed file per ensemble member): its member files are copied; a version stored as a single
+    file is copied as that file.
 
     Written to a hidden sibling folder first, then renamed into place, so an interrupted export
     never leaves a half-copied model behind. Returns the written paths relative to ``out``
