@@ -153,10 +153,19 @@ def cmd_import(args: argparse.Namespace) -> int:
                         labels[str(img)] = str(cand)
                         break
             batches.append((_expand(args.paths), "test" if args.test else "pool", labels, not args.no_copy))
-        reports = [
-            _drive(lambda c, b=b: import_job(project, b[0], c, copy=b[3], split=b[1], labels=b[2]), True)
-            for b in batches
-        ]
+        n_before = len(project.images)
+        try:
+            reports = [
+                _drive(lambda c, b=b: import_job(project, b[0], c, copy=b[3], split=b[1], labels=b[2]), True)
+                for b in batches
+            ]
+        except Cancelled:  # each file is committed when imported: say what stays
+            n = len(project.images) - n_before
+            raise Cancelled(
+                f"import cancelled with Ctrl-C: {n} image(s) imported before the cancel stay in the project"
+                if n
+                else "import cancelled with Ctrl-C before any image was imported: nothing was changed"
+            ) from None
     added = sum(len(r.added) for r in reports)
     skipped = [s for r in reports for s in r.skipped]
     print(f"imported {added} images into {project.folder}")

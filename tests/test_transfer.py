@@ -99,3 +99,24 @@ def test_cli_import_goes_through_the_job(tmp_path: Path, capsys) -> None:
     assert "imported 2 images" in captured.out and "bad.png" in captured.err
     with Project.open(folder, read_only=True) as p:
         assert sorted(r.name for r in p.images) == sorted(q.name for q in paths)
+
+
+def test_cli_import_interrupted_says_how_many_images_stay(tmp_path: Path, capsys, monkeypatch) -> None:
+    paths = _images(tmp_path / "src", [f"i{k}.png" for k in range(4)])
+    folder = tmp_path / "proj"
+    Project.create(folder).close()
+    real, calls = Project.import_images, []
+
+    def ctrl_c_on_the_third_file(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Project, "import_images", ctrl_c_on_the_third_file)
+    assert cli.main(["import", str(folder), *map(str, paths)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "2 image(s) imported before the cancel stay in the project" in err and "\n" not in err
+    monkeypatch.setattr(Project, "import_images", real)
+    with Project.open(folder, read_only=True) as p:
+        assert len(p.images) == 2

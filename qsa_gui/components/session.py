@@ -4,7 +4,8 @@ Why: the panel used to hold all of this in one 1,258-line widget, so none of it 
 without a display. Here the state and the decisions live in a plain object; the Qt widgets call
 its methods and subscribe to its events (:class:`~qsa_gui.components.events.EventEmitter`):
 
-- ``project_changed(project | None)``, ``image_changed(image_id)``;
+- ``project_changed(project | None)``; ``image_changed(image_id)`` -- emitted by the shell once
+  the image is on its canvas;
 - ``records_changed(image_id | None)`` -- one record changed (None: all of them);
 - ``message(text, level)`` -- a lasting outcome (level ``info`` | ``warning`` | ``error``);
 - ``status(text)`` -- a passing status line;

@@ -31,7 +31,6 @@ class Navigation:
     heatmap_button: Any
     suggestion_table: Any
     view: Any
-    image_changed: Any
 
     def show_image(self, image_id: str) -> None:
         """Show an image with its saved labels (editable) and, if unlabelled, its prediction."""
@@ -57,7 +56,7 @@ class Navigation:
         self.view.refresh_actions()
         if s.heatmap_on:
             self._ensure_heatmap()
-        self.image_changed.emit(image_id)
+        s.image_changed.emit(image_id)
 
     def show_prediction(self, labels: np.ndarray | None) -> None:
         self.layers.show_prediction(labels)

@@ -108,6 +108,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         s.status.connect(self.status_message.emit)
         s.records_changed.connect(self.view.refresh_record)
         s.project_changed.connect(self.project_changed.emit)
+        s.image_changed.connect(self.image_changed.emit)
         s.state_changed.connect(self.view.refresh_actions)
         self.runner.busy_changed.connect(self._on_busy)
         self.runner.progress.connect(self._on_progress)
