@@ -74,9 +74,9 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
 
     from qsa_gui._qt.assistant import AssistantWidget
     from qsa_gui._qt.heartbeat import EventLoopMonitor
-    from qsa_gui._qt.warmup import warm_up_torch
     from qsa_gui.app.main import ensure_app
     from qsa_gui.app.recent import make_settings
+    from qsa_gui.core.model.warmup import warm_up_torch
 
     app = ensure_app()
     tmp = Path(tempfile.mkdtemp(prefix="qsa-bench-gui-"))

@@ -122,27 +122,28 @@ def _expand(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from qsa_gui.core.workflow.transfer import import_job
+
     project = _open(args.project)
     with project:
+        batches: list[tuple[list[Path], str, dict[str, str] | None, bool]] = []
         if args.glas:
             from qsa_gui.core.data.glas import read_glas_folder
 
             ds = read_glas_folder(args.glas)
-            reports = [
-                project.import_images(
-                    [i.image_path for i in ds.train],
-                    labels={str(i.image_path): str(i.label_path) for i in ds.train if i.label_path}
-                    if args.with_labels
-                    else None,
-                ),
-                project.import_images(
-                    [i.image_path for i in ds.test_a + ds.test_b],
-                    split="test",
-                    labels={
-                        str(i.image_path): str(i.label_path) for i in ds.test_a + ds.test_b if i.label_path
-                    },
-                ),
-            ]
+            train_labels = {str(i.image_path): str(i.label_path) for i in ds.train if i.label_path}
+            test = ds.test_a + ds.test_b
+            batches.append(
+                ([i.image_path for i in ds.train], "pool", train_labels if args.with_labels else None, True)
+            )
+            batches.append(
+                (
+                    [i.image_path for i in test],
+                    "test",
+                    {str(i.image_path): str(i.label_path) for i in test if i.label_path},
+                    True,
+                )
+            )
         else:
             labels = None
             if args.labels:
@@ -151,14 +152,20 @@ def cmd_import(args: argparse.Namespace) -> int:
                     for cand in Path(args.labels).glob(img.stem + "*"):
                         labels[str(img)] = str(cand)
                         break
+            batches.append((_expand(args.paths), "test" if args.test else "pool", labels, not args.no_copy))
+        n_before = len(project.images)
+        try:
             reports = [
-                project.import_images(
-                    _expand(args.paths),
-                    copy=not args.no_copy,
-                    split="test" if args.test else "pool",
-                    labels=labels,
-                )
+                _drive(lambda c, b=b: import_job(project, b[0], c, copy=b[3], split=b[1], labels=b[2]), True)
+                for b in batches
             ]
+        except Cancelled:  # each file is committed when imported: say what stays
+            n = len(project.images) - n_before
+            raise Cancelled(
+                f"import cancelled with Ctrl-C: {n} image(s) imported before the cancel stay in the project"
+                if n
+                else "import cancelled with Ctrl-C before any image was imported: nothing was changed"
+            ) from None
     added = sum(len(r.added) for r in reports)
     skipped = [s for r in reports for s in r.skipped]
     print(f"imported {added} images into {project.folder}")
@@ -295,28 +302,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from qsa_gui.core.data.images import write_labels
+    """The GUI's export job (``transfer.export_job``): the same files from both shells."""
+    from qsa_gui.core.workflow.transfer import export_job
 
     project = _open(args.project, read_only=True)
-    out = Path(args.out)
-    n = 0
     with project:
-        for r in project.images:
-            labels = project.load_labels(r.id)
-            if labels is not None:
-                write_labels(out / "labels" / f"{Path(r.name).stem}_labels.tif", labels)
-                n += 1
-            elif args.predictions:
-                pred = project.load_prediction(r.id)
-                if pred is not None:
-                    write_labels(out / "predictions" / f"{Path(r.name).stem}_pred.tif", pred)
-        if project.current_model:
-            src = project.model_path(project.current_model)
-            dst = out / "model" / Path(src).name
-            if dst.exists():
-                shutil.rmtree(dst)
-            shutil.copytree(src, dst)
-    print(f"exported {n} label images{' and the current model' if project.current_model else ''} to {out}")
+        report = _drive(lambda c: export_job(project, args.out, c), True)
+    model = f" and model {report.model_version}" if report.model_version else ""
+    print(
+        f"exported {report.n_labels} label images, {report.n_predictions} predictions, "
+        f"annotations.csv{model} to {report.folder}"
+    )
     return 0
 
 
@@ -507,7 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "export labels (and predictions) as TIFF and the current model")
     sp.add_argument("project")
     sp.add_argument("out")
-    sp.add_argument("--predictions", action="store_true")
+    sp.add_argument(
+        "--predictions", action="store_true", help="kept for old scripts: predictions are always exported"
+    )
 
     sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
     sp.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")

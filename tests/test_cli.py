@@ -76,7 +76,8 @@ def test_whole_loop_through_the_cli(tmp_path, capsys):
     exported = list((tmp_path / "out" / "labels").glob("*.tif"))
     assert len(exported) >= 2  # our label + the test set's ground truth
     assert any(np.array_equal(read_labels(f), lab) for f in exported)
-    assert list((tmp_path / "out" / "model").glob("*/member_0.qsam"))
+    assert list((tmp_path / "out" / "model").glob("member_0.qsam"))  # the model folder's files
+    assert (tmp_path / "out" / "annotations.csv").is_file()
 
 
 @pytest.mark.slow

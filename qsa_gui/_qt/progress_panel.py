@@ -15,7 +15,9 @@ from typing import Any
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QGridLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
+from qsa_gui.components.outcomes import import_cancelled
 from qsa_gui.core.jobs import Progress
+from qsa_gui.core.workflow.transfer import ImportCancelled
 
 from .runner import JobRunner
 
@@ -157,7 +159,11 @@ class ProgressPanel(QWidget):
 
     def _on_cancelled(self) -> None:
         self.title_label.setText(f"{self._name()} — cancelled")
-        self.stage_label.setText("Nothing was changed.")
+        exc = self.runner.last_cancel if self.runner is not None else None
+        if isinstance(exc, ImportCancelled):  # files imported before the cancel stay: say so
+            self.stage_label.setText(import_cancelled(len(exc.report.added), exc.total)[0])
+        else:
+            self.stage_label.setText("Nothing was changed.")
         self.eta_label.setText("")
         self._show_stage_row(True)
 

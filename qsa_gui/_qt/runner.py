@@ -10,10 +10,11 @@ Protocol for shells::
 
     runner = JobRunner(parent)
     runner.finished.connect(on_result)
-    runner.start(lambda cancel: workflow.retrain(project, cancel=cancel), "Retrain")
+    runner.start(lambda cancel: retrain_job(project, settings, cancel), "Retrain")
     ...
     runner.cancel()                 # the job raises Cancelled at its next check -> cancelled()
-    runner.shutdown(timeout_s=10)   # in closeEvent: cancel and wait for the thread
+    runner.last_cancel              # that Cancelled (e.g. an ImportCancelled with its report)
+    runner.shutdown(timeout=10)     # in closeEvent: cancel and wait for the thread
 
 Exactly one job runs at a time: :meth:`JobRunner.start` raises :class:`RuntimeError` while a job
 is running (check :attr:`JobRunner.is_running` or listen to ``busy_changed``).
@@ -107,8 +108,8 @@ class _JobThread(QThread):
                     with self._lock:
                         self._latest = event
                         self._seq += 1
-        except Cancelled:
-            self.outcome = (_CANCELLED, None)
+        except Cancelled as exc:
+            self.outcome = (_CANCELLED, exc)
         except QSAError as exc:
             logger.info("job %r failed: %s", self.name, exc)
             self.outcome = (_FAILED, error_message(exc, self.name))
@@ -144,6 +145,8 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None, *, progress_interval_ms: int = PROGRESS_INTERVAL_MS):
         super().__init__(parent)
         self._thread = _JobThread(self)
+        #: The :class:`Cancelled` the last cancelled job raised (None until one is cancelled).
+        self.last_cancel: Cancelled | None = None
         self._thread.finished.connect(self._on_thread_finished)
         self._poll = QTimer(self)
         self._poll.setInterval(max(1, int(progress_interval_ms)))
@@ -190,6 +193,7 @@ class JobRunner(QObject):
         if self._thread.isRunning():  # a finished job's thread still unwinding: let it end
             self._thread.wait()
         token = CancelToken()
+        self.last_cancel = None
         self._name = name
         self._thread.prepare(job_factory, name, token)
         self._seen_seq = 0
@@ -251,6 +255,7 @@ class JobRunner(QObject):
         if kind == _FINISHED:
             self.finished.emit(payload)
         elif kind == _CANCELLED:
+            self.last_cancel = payload
             self.cancelled.emit()
         else:
             self.failed.emit(payload)

@@ -33,22 +33,22 @@ from pathlib import Path
 from typing import Any
 
 from qtpy.QtCore import QSettings, Qt, QTimer
-from qtpy.QtGui import QAction, QCloseEvent, QKeySequence
+from qtpy.QtGui import QAction, QCloseEvent
 from qtpy.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
 
+from qsa_gui._qt import napari_private
 from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
-from .dialogs import ask_confirm_close, ask_open_demo, show_about, show_error
+from .dialogs import ask_confirm_close, ask_open_demo, show_error
+from .menus import WindowMenus
 from .recent import (
     KEY_DEMO_FOLDER,
     RecentProjects,
@@ -77,58 +77,15 @@ _STATUS_TEXT = {
     STATUS_LABELLED: "labelled (done)",
 }
 
-#: (key, menu text, shortcuts, status tip) of the actions that only call the assistant.
-_ASSISTANT_ACTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
-    ("next_image", "&Next image", ("N", "Right"), "Show the next image of the gallery"),
-    ("previous_image", "&Previous image", ("Shift+N", "Left"), "Show the previous image of the gallery"),
-    (
-        "next_suggested",
-        "Next &suggested image",
-        ("Ctrl+Shift+N",),
-        "Show the next image the assistant suggests",
-    ),
-    ("mark_done", "&Mark image done", ("Ctrl+D",), "Save this image's labels as finished and go on"),
-    ("suggest", "Su&ggest images to label", (), "Rank the unlabelled images: which to label next"),
-    ("retrain", "&Retrain the model", (), "Train the segmentation network on your finished labels"),
-    ("segment_current", "Segment &this image", (), "Predict glands on the image shown"),
-    ("segment_all", "Segment &all unlabelled images", (), "Predict glands on every unlabelled image"),
-    ("cancel_job", "&Cancel the running job", (), "Stop the running job; the previous model stays"),
-)
-#: The assistant's buttons behind the actions: an action is enabled only when its button is.
-_BUTTONS = {
-    "next_image": "next_button",
-    "previous_image": "previous_button",
-    "next_suggested": "next_suggested_button",
-    "mark_done": "mark_done_button",
-    "suggest": "suggest_button",
-    "retrain": "retrain_button",
-    "segment_current": "segment_button",
-    "segment_all": "segment_all_button",
-    "heatmap": "heatmap_button",
-}
-_NEEDS_PROJECT = ("next_image", "previous_image", "next_suggested", "mark_done", "import_images", "export")
-_CONFLICTS_WITH_JOB = ("suggest", "retrain", "segment_current", "segment_all", "import_images")
-
 
 def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
     """Style the window like napari so the reparented controls keep their icons and colours."""
-    try:  # napari private API: without it the window still works, only unstyled
-        from napari._qt.qt_resources import get_stylesheet
-        from napari.settings import get_settings
-
-        settings = get_settings()
-        name = theme or settings.appearance.theme
-        if name == "system":
-            from napari.utils.theme import get_system_theme
-
-            name = get_system_theme()
-        sheet = get_stylesheet(name, extra_variables={"font_size": f"{settings.appearance.font_size}pt"})
+    sheet = napari_private.napari_stylesheet(theme)
+    if sheet is not None:
         widget.setStyleSheet(sheet)
-    except Exception:  # noqa: BLE001 - cosmetic only
-        logger.warning("could not apply napari's stylesheet", exc_info=True)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowMenus, QMainWindow):
     """The qsa-gui desktop window (see the module docstring).
 
     Everything a test may want to replace is a constructor argument: ``settings`` (a
@@ -160,13 +117,13 @@ class MainWindow(QMainWindow):
 
             viewer = napari.Viewer(title=APP_TITLE, show=False)
         self.viewer = viewer
-        self._napari_window = viewer.window._qt_window
+        self._napari_window = napari_private.viewer_window(viewer)
         # napari filters every application event through its (here hidden) window to show an
         # auto-hidden menu bar; that window never shows, so drop the per-event Python call.
         app = QApplication.instance()
-        if app is not None:
+        if app is not None and self._napari_window is not None:
             app.removeEventFilter(self._napari_window)
-        self.qt_viewer = viewer.window._qt_viewer
+        self.qt_viewer = napari_private.qt_viewer(viewer)
         self.setCentralWidget(self.qt_viewer)
 
         if assistant_factory is None:
@@ -223,123 +180,6 @@ class MainWindow(QMainWindow):
         self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
         self.resizeDocks([self.tools_dock, self.assistant_dock], [290, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.tools_dock, self.layers_dock], [420, 260], Qt.Orientation.Vertical)
-
-    def _action(
-        self,
-        key: str,
-        text: str,
-        slot: Callable[..., Any],
-        shortcuts: tuple[str, ...] | QKeySequence.StandardKey = (),
-        tip: str = "",
-        checkable: bool = False,
-    ) -> QAction:
-        action = QAction(text, self)
-        if isinstance(shortcuts, QKeySequence.StandardKey):
-            action.setShortcut(QKeySequence(shortcuts))
-        elif shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.setCheckable(checkable)
-        if checkable:
-            action.toggled.connect(slot)
-        else:
-            action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)  # shortcuts work even while the menu bar is hidden
-        self.menu_actions[key] = action
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        a(
-            "new_project",
-            "&New project…",
-            self.new_project_dialog,
-            ("Ctrl+N",),
-            "Create an empty project folder",
-        )
-        a("open_project", "&Open project…", self.open_project_dialog, ("Ctrl+O",), "Open a project folder")
-        a("open_demo", "Open the &demo project", self.open_demo, (), "Create (if needed) and open the demo")
-        a(
-            "import_images",
-            "&Import images…",
-            self.import_images_dialog,
-            ("Ctrl+I",),
-            "Add images to the project",
-        )
-        a(
-            "export",
-            "&Export labels and model…",
-            self.export_dialog,
-            (),
-            "Write labels, predictions, a CSV and the current model to a folder",
-        )
-        a("quit", "&Quit", self.close, ("Ctrl+Q",), "Save and quit")
-        a("undo", "&Undo", self.undo, ("Ctrl+Z",), "Undo the last paint, fill or erase")
-        a("redo", "&Redo", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo what was undone")
-        for key, text, shortcuts, tip in _ASSISTANT_ACTIONS:
-            a(key, text, lambda k=key: self._run_assistant_action(k), shortcuts, tip)
-        a(
-            "heatmap",
-            "Uncertainty &heat-map",
-            self._toggle_heatmap,
-            (),
-            "Show where the model is unsure",
-            True,
-        )
-        a("fit", "&Fit image to window", self.viewer.reset_view, ("Ctrl+R",), "Zoom to show the whole image")
-        a("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, (), "List the keyboard shortcuts")
-        a("about", "&About qsa-gui", lambda: show_about(self), (), "Version, method, licence")
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        acts = self.menu_actions
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([acts["new_project"], acts["open_project"]])
-        self.recent_menu = QMenu("Open &recent", self)
-        self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
-        file_menu.addMenu(self.recent_menu)
-        file_menu.addAction(acts["open_demo"])
-        file_menu.addSeparator()
-        file_menu.addActions([acts["import_images"], acts["export"]])
-        file_menu.addSeparator()
-        file_menu.addAction(acts["quit"])
-        self.file_menu = file_menu
-
-        self.edit_menu = bar.addMenu("&Edit")
-        self.edit_menu.addActions([acts["undo"], acts["redo"]])
-
-        annotate = bar.addMenu("&Annotate")
-        annotate.addActions(
-            [acts[k] for k in ("next_image", "previous_image", "next_suggested", "mark_done")]
-        )
-        annotate.addSeparator()
-        annotate.addActions([acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all")])
-        annotate.addSeparator()
-        annotate.addAction(acts["cancel_job"])
-        self.annotate_menu = annotate
-
-        view = bar.addMenu("&View")
-        for key, dock, text in (
-            ("toggle_assistant", self.assistant_dock, "&Assistant panel"),
-            ("toggle_tools", self.tools_dock, "&Painting tools"),
-            ("toggle_layers", self.layers_dock, "&Layers"),
-        ):
-            toggle = dock.toggleViewAction()
-            toggle.setText(text)
-            self.menu_actions[key] = toggle
-            view.addAction(toggle)
-        view.addSeparator()
-        view.addActions([acts["heatmap"], acts["fit"]])
-        self.view_menu = view
-
-        for menu in (self.file_menu, self.edit_menu, annotate, view):
-            menu.aboutToShow.connect(self._update_actions)
-        self.help_menu = bar.addMenu("&Help")
-        self.help_menu.addActions([acts["shortcuts"], acts["about"]])
-        self._rebuild_recent_menu()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -467,49 +307,6 @@ class MainWindow(QMainWindow):
         """Job and assistant messages: shown until the next one."""
         self.statusBar().showMessage(str(text))
 
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        """(action, shortcuts) for every action that has one: the Help > Keyboard shortcuts table."""
-        rows = []
-        for action in self.menu_actions.values():
-            keys = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts()]
-            if keys:
-                rows.append((action.text().replace("&", "").rstrip("…"), ", ".join(keys)))
-        return rows
-
-    def show_shortcuts(self) -> None:
-        rows = "".join(
-            f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows()
-        )
-        QMessageBox.information(
-            self,
-            "Keyboard shortcuts",
-            f"<table cellspacing='6'>{rows}</table><p>Painting (napari, on the image): "
-            "<b>2</b> or <b>P</b> paint, <b>1</b> or <b>E</b> erase, <b>4</b> or <b>F</b> fill, "
-            "<b>5</b> or <b>L</b> pick a label, <b>M</b> new label, <b>[</b> / <b>]</b> brush size, "
-            "<b>6</b> or <b>Z</b> pan and zoom, hold <b>Space</b> to pan.</p>",
-        )
-
-    # -- recent projects ---------------------------------------------------------------------
-    def _rebuild_recent_menu(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        paths = self.recent.paths()  # prunes folders that are gone
-        for i, path in enumerate(paths, start=1):
-            action = menu.addAction(f"&{i}  {Path(path).name}   ({path})")
-            action.setData(path)
-            action.triggered.connect(lambda _checked=False, p=path: self.open_project(p))
-        if not paths:
-            empty = menu.addAction("No recent projects")
-            empty.setEnabled(False)
-        menu.addSeparator()
-        clear = menu.addAction("Clear the list")
-        clear.setEnabled(bool(paths))
-        clear.triggered.connect(self._clear_recent)
-
-    def _clear_recent(self) -> None:
-        self.recent.clear()
-        self._rebuild_recent_menu()
-
     # -- state -------------------------------------------------------------------------------
     def _on_project_changed(self, project: object) -> None:
         if project is not None:
@@ -528,58 +325,6 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         project = self.assistant.project
         self.setWindowTitle(f"{project.name} — {APP_TITLE}" if project is not None else APP_TITLE)
-
-    def _button(self, key: str) -> Any | None:
-        """The assistant's own button for an action, if it has one (it knows when that is possible)."""
-        return getattr(self.assistant, _BUTTONS.get(key, ""), None)
-
-    def _run_assistant_action(self, key: str) -> None:
-        """Menu/shortcut -> assistant, unless the assistant's button says it is not possible now."""
-        self._update_actions()
-        action = self.menu_actions[key]
-        if not action.isEnabled():
-            reason = action.toolTip() or action.statusTip()
-            self.show_message(f"{action.text().replace('&', '')}: not possible now. {reason}".strip())
-            return
-        getattr(self.assistant, key)()
-        self._update_actions()
-
-    def _update_actions(self) -> None:
-        """Mirror the assistant's state on the menu actions (enabled, checked, why not)."""
-        project = self.assistant.project
-        busy = bool(self.assistant.is_busy)
-        for key in _NEEDS_PROJECT:
-            self.menu_actions[key].setEnabled(project is not None)
-        for key in _CONFLICTS_WITH_JOB:
-            self.menu_actions[key].setEnabled(project is not None and not busy)
-        self.menu_actions["cancel_job"].setEnabled(busy)
-        for key in ("open_demo", "new_project", "open_project"):
-            self.menu_actions[key].setEnabled(not busy)
-        self.recent_menu.setEnabled(not busy)
-        for key in _BUTTONS:
-            button, action = self._button(key), self.menu_actions[key]
-            if button is None:
-                continue
-            action.setEnabled(action.isEnabled() and button.isEnabled())
-            tip = button.toolTip()
-            if tip:
-                action.setToolTip(tip)
-        suggest, suggest_button = self.menu_actions["suggest"], self._button("suggest")
-        base = "Su&ggest images to label"
-        note = suggest_button.text() if suggest_button is not None else "Suggest"
-        suggest.setText(base if note == "Suggest" else f"{base} ({note.lower()})")
-        heat = self.menu_actions["heatmap"]
-        has_model = project is not None and getattr(project, "current_model", None) is not None
-        heat_button = self._button("heatmap")
-        heat.setEnabled(has_model if heat_button is None else heat_button.isEnabled())
-        heat.blockSignals(True)
-        heat.setChecked(bool(heat_button is not None and heat_button.isChecked()))
-        heat.blockSignals(False)
-        heat.setToolTip(
-            "Show where the model is unsure (bright = unsure)"
-            if has_model
-            else "Available once a model exists: label a few images, mark them done and press Retrain"
-        )
 
     def _refresh_status(self) -> None:
         project = self.assistant.project
@@ -644,7 +389,8 @@ class MainWindow(QMainWindow):
 
     def _close_viewer(self) -> None:
         # napari's hidden window would store its own (meaningless) geometry in napari's settings.
-        self._napari_window._save_current_window_settings = lambda *args, **kwargs: None
+        if self._napari_window is not None:
+            napari_private.forget_window_geometry(self._napari_window)
         try:
             self.viewer.close()
         except RuntimeError:  # already deleted with the window

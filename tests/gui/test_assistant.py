@@ -18,7 +18,6 @@ pytest.importorskip("napari")
 from qsa_gui._qt.assistant import AssistantWidget, display_record, history_rows  # noqa: E402
 from qsa_gui._qt.gallery import RANK_ROLE, STATUS_ROLE  # noqa: E402
 from qsa_gui._qt.heartbeat import EventLoopMonitor  # noqa: E402
-from qsa_gui._qt.heatmap import uncertainty_from_probability  # noqa: E402
 from qsa_gui._qt.layers import to_uint8_rgb  # noqa: E402
 from qsa_gui.core import workflow  # noqa: E402
 from qsa_gui.core.data.images import read_labels, write_image  # noqa: E402
@@ -27,6 +26,7 @@ from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.project.store import ImageRecord, Project  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
+from qsa_gui.core.workflow.heatmap import uncertainty_from_probability  # noqa: E402
 
 TINY = Settings(
     preset="tiny",

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 from qtpy.QtCore import QPoint, Qt, QTimer
-from qtpy.QtGui import QColor, QImage
+from qtpy.QtGui import QColor, QFont, QFontMetrics, QImage
+from qtpy.QtWidgets import QStyleOptionViewItem
 
 from qsa_gui._qt import gallery as g
 from qsa_gui._qt.heartbeat import EventLoopMonitor, percentile
@@ -257,7 +258,7 @@ def test_percentile_matches_numpy():
 def test_torch_warm_up_runs_once_and_keeps_the_random_state():
     import torch
 
-    from qsa_gui._qt.warmup import torch_warmed_up, warm_up_torch
+    from qsa_gui.core.model.warmup import torch_warmed_up, warm_up_torch
 
     torch.manual_seed(3)
     state = torch.get_rng_state()
@@ -496,18 +497,18 @@ def test_gallery_tile_shows_long_names_on_two_lines(qtbot):
     w = make_gallery(qtbot, recs)
     delegate = w.view.itemDelegate()
     index = w.proxy.index(0, 0)
-    option = g.QStyleOptionViewItem()
+    option = QStyleOptionViewItem()
     option.font = w.view.font()
     width = delegate.sizeHint(option, index).width() - 2 * delegate.PAD - 4
-    font = g.QFont(w.view.font())
-    font.setWeight(g.QFont.Weight.DemiBold)
+    font = QFont(w.view.font())
+    font.setWeight(QFont.Weight.DemiBold)
     lines = delegate.name_lines("gland_18_malignant.png", font, width)
     assert "".join(lines) == "gland_18_malignant.png"  # nothing hidden: wrapped, not elided
     assert delegate.name_lines("short.png", font, width) == ["short.png"]
     # the tile is tall enough for two name lines: it grows by one line height
     one = delegate.sizeHint(option, index).height()
     delegate.NAME_LINES = 1
-    assert one - delegate.sizeHint(option, index).height() == g.QFontMetrics(option.font).height()
+    assert one - delegate.sizeHint(option, index).height() == QFontMetrics(option.font).height()
 
 
 def test_gallery_filter_change_uses_no_deprecated_api(qtbot, fake_records, recwarn):

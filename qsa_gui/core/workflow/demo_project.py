@@ -1,11 +1,11 @@
-"""A demo project on disk: generated glands with their ground truth, for the GUI and the CLI.
-"""
+"""A demo project on disk: generated glands with their ground truth, for the GUI and the CLI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qsa_gui.core.data.synth import generate_dataset
+from qsa_gui.core.jobs import Job, Progress
 
 
 def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:
@@ -40,3 +40,14 @@ def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, 
 
     shutil.rmtree(src, ignore_errors=True)
     return folder
+
+
+def demo_project_job(folder: str | Path, n_images: int, size: int) -> Job[Path]:
+    """:func:`write_demo_project` as a job, so a GUI can run it off its event-loop thread."""
+    yield Progress("generating demo glands", 0.0, f"{n_images} images of {size} px")
+    path = write_demo_project(folder, n_images=n_images, size=size)
+    yield Progress("generating demo glands", 1.0)
+    return path
+
+
+__all__ = ["demo_project_job", "write_demo_project"]

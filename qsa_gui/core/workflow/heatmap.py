@@ -4,7 +4,7 @@ Why: the suggestive ensemble's per-pixel uncertainty is not stored (only per-ima
 so the heat-map shows the *segmentation* model's own doubt, ``4 p (1 - p)`` of its gland
 probability ``p``: 0 where it is sure (p = 0 or 1), 1 where it is guessing (p = 0.5). That is
 where a pathologist's correction helps the next model most. It is computed as a job (never on the
-GUI thread); this module has no Qt dependency so the job can also be tested on its own.
+GUI thread) and lives in the Qt-free core so it can be tested on its own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,99 @@
+"""The assistant's dialogs: file pickers, the "a job is running" question, message boxes.
+
+Why non-blocking boxes: a job's result must never wait on a dialog, so information boxes are
+opened with ``open()`` (never ``exec()``); only the question before cancelling a job blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+
+
+def ask_folder(parent: QWidget, title: str) -> str:
+    """A folder chosen by the user ("" when cancelled)."""
+    return QFileDialog.getExistingDirectory(parent, title)
+
+
+def ask_image_files(parent: QWidget) -> list[str]:
+    paths, _ = QFileDialog.getOpenFileNames(parent, "Import images", "", IMAGE_FILTER)
+    return list(paths)
+
+
+def confirm_cancel(parent: QWidget, job_name: str) -> bool:
+    """Ask whether to cancel the running job; True = cancel it."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("A job is running")
+    box.setText(f"“{job_name}” is still running.")
+    box.setInformativeText("Cancel it? Cancelling changes nothing: the previous model and all labels stay.")
+    cancel = box.addButton("Cancel job and close", QMessageBox.ButtonRole.AcceptRole)
+    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.exec()
+    return box.clickedButton() is cancel
+
+
+class AskDialogs:
+    """The Project menu's dialogs (a mixin of AssistantWidget): ask, then call the public API."""
+
+    open_project: Any
+    new_project: Any
+    new_demo_project: Any
+    import_images: Any
+    export_to: Any
+
+    def ask_open_project(self) -> None:
+        folder = ask_folder(self, "Open project folder")
+        if folder:
+            self.open_project(folder)
+
+    def ask_new_project(self) -> None:
+        folder = ask_folder(self, "Choose an empty folder for the new project")
+        if folder:
+            self.new_project(folder)
+
+    def ask_demo_project(self) -> None:
+        folder = ask_folder(self, "Choose an empty folder for the demo project")
+        if folder:
+            self.new_demo_project(folder)
+
+    def ask_import_images(self) -> None:
+        paths = ask_image_files(self)
+        if paths:
+            self.import_images(paths)
+
+    def ask_export(self) -> None:
+        folder = ask_folder(self, "Export labels and model to folder")
+        if folder:
+            self.export_to(folder)
+
+
+class MessageBoxes:
+    """Non-blocking message boxes of one parent; keeps them referenced until they close."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
+        self.open_boxes: list[QMessageBox] = []
+
+    def info(self, title: str, text: str, details: str = "", icon: Any = None) -> None:
+        box = QMessageBox(self.parent)
+        box.setIcon(icon if icon is not None else QMessageBox.Icon.Information)
+        box.setWindowTitle(title)
+        box.setText(text)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        box.finished.connect(lambda _r, b=box: self.open_boxes.remove(b) if b in self.open_boxes else None)
+        self.open_boxes.append(box)
+        box.open()
+
+    def warning(self, title: str, text: str) -> None:
+        self.info(title, text, icon=QMessageBox.Icon.Warning)
+
+
+__all__ = ["AskDialogs", "IMAGE_FILTER", "MessageBoxes", "ask_folder", "ask_image_files", "confirm_cancel"]

@@ -1,0 +1,168 @@
+"""Moving between images and putting them on the canvas: show, next, previous, mark done,
+accept a prediction, the uncertainty heat-map.
+
+Why a mixin of :class:`~.widget.AssistantWidget`: these verbs are the panel's public API
+(``w.next_image()``...), but what to show next and what is saved are the session's decisions;
+this part only moves arrays between the session and napari's layers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt
+
+from ..layers import ROLE_PREDICTION, to_uint8_rgb
+
+if TYPE_CHECKING:
+    from qsa_gui.components.session import Session
+
+    from ..layers import AnnotationLayers
+
+
+class Navigation:
+    """The canvas side of the assistant (mixed into AssistantWidget, which provides the attributes)."""
+
+    session: Session
+    layers: AnnotationLayers
+    viewer: Any
+    gallery: Any
+    heatmap_button: Any
+    suggestion_table: Any
+    view: Any
+
+    def show_image(self, image_id: str) -> None:
+        """Show an image with its saved labels (editable) and, if unlabelled, its prediction."""
+        s = self.session
+        if s.project is None:
+            return
+        if image_id == s.current_image_id and self.layers.labels is not None:
+            self._select_in_gallery(image_id)
+            return
+        self._autosave_timer.stop()  # type: ignore[attr-defined]
+        view = s.load_view(image_id)
+        if view is None:
+            return
+        reset = self.layers.show_image(to_uint8_rgb(view.image), view.name)
+        self.layers.show_heatmap(None)
+        self.layers.show_prediction(view.prediction)
+        self.layers.show_labels(view.labels)
+        self.layers.activate_labels()
+        if reset and self.viewer is not None:
+            self.viewer.reset_view()
+        self._select_in_gallery(image_id)
+        self.view.refresh_image_label()
+        self.view.refresh_actions()
+        if s.heatmap_on:
+            self._ensure_heatmap()
+        s.image_changed.emit(image_id)
+
+    def show_prediction(self, labels: np.ndarray | None) -> None:
+        self.layers.show_prediction(labels)
+        self.session.prediction_shown = labels is not None
+
+    def next_suggested(self) -> None:
+        """Show the best-ranked suggested image still unlabelled (after the current one)."""
+        if self.session.project is None:
+            return
+        nxt = self.session.next_suggested_id()
+        if nxt is None:
+            self.session.report(
+                "No suggested image left to label: press Suggest for a new round, or Retrain.", "warning"
+            )
+            return
+        self.show_image(nxt)
+
+    def next_image(self) -> None:
+        self._step(+1)
+
+    def previous_image(self) -> None:
+        self._step(-1)
+
+    def _step(self, delta: int) -> None:
+        target = self.session.step_target(self.gallery.visible_ids(), delta)
+        if target is not None:
+            self.show_image(target)
+
+    def mark_done(self) -> None:
+        """Save the labels as finished (status labelled) and go to the next suggested image."""
+        self._autosave_timer.stop()  # type: ignore[attr-defined]
+        saved, nxt = self.session.mark_done()
+        if not saved:
+            return
+        if nxt is not None:
+            self.show_image(nxt)
+        else:
+            self.show_prediction(None)
+            self.view.refresh_actions()
+
+    def accept_prediction(self) -> None:
+        """Copy the (possibly edited) prediction into the labels layer as one undoable step."""
+        pred_layer = self.layers.get(ROLE_PREDICTION)
+        labels_layer = self.layers.labels
+        if pred_layer is None or labels_layer is None:
+            self.session.report("No prediction shown for this image: press Segment image first.", "warning")
+            return
+        pred = np.asarray(pred_layer.data, dtype=np.int32)
+        current = np.asarray(labels_layer.data)
+        changed = np.nonzero(current != pred)
+        if changed[0].size:
+            labels_layer.data_setitem(changed, pred[changed])
+        self.show_prediction(None)
+        self.layers.activate_labels()
+        self._on_labels_edited()  # type: ignore[attr-defined]
+        self.view.refresh_actions()
+        self.session.report("Prediction copied into your labels: correct it, then Mark done (Ctrl+Z undoes).")
+
+    def _select_in_gallery(self, image_id: str) -> None:
+        if self.gallery.current_id() != image_id:
+            self.gallery.blockSignals(True)
+            try:
+                self.gallery.select(image_id)
+            finally:
+                self.gallery.blockSignals(False)
+
+    def on_gallery_current(self, image_id: str) -> None:
+        if image_id and image_id != self.session.current_image_id:
+            self.show_image(image_id)
+
+    def on_suggestion_clicked(self, row: int, _column: int) -> None:
+        item = self.suggestion_table.item(row, 1)
+        if item is not None:
+            self.show_image(item.data(Qt.ItemDataRole.UserRole))
+
+    # -- heat-map ----------------------------------------------------------------------------------
+    def toggle_heatmap(self, on: bool) -> None:
+        """Show / hide the current model's per-pixel uncertainty over the image."""
+        s = self.session
+        if on and not s.has_model:
+            on = False
+            s.report("No segmentation model yet: press Retrain first to get a heat-map.", "warning")
+        s.heatmap_on = bool(on)
+        self.heatmap_button.blockSignals(True)
+        self.heatmap_button.setChecked(s.heatmap_on)
+        self.heatmap_button.blockSignals(False)
+        if s.heatmap_on:
+            self._ensure_heatmap()
+        else:
+            self.layers.show_heatmap(None)
+        self.view.refresh_actions()
+
+    def _ensure_heatmap(self) -> None:
+        s = self.session
+        project, image_id = s.project, s.current_image_id
+        if project is None or image_id is None or project.current_model is None:
+            return
+        heat = s.cached_heat()
+        if heat is not None:
+            self.layers.show_heatmap(heat)
+            self.layers.activate_labels()
+            return
+        if s.busy or self.runner.is_running:  # type: ignore[attr-defined]
+            s.say("The heat-map will be computed when the running job ends.")
+            return
+        self._start_heatmap(image_id, project.current_model)  # type: ignore[attr-defined]
+
+
+__all__ = ["Navigation"]

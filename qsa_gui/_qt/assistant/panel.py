@@ -1,0 +1,289 @@
+"""Building the assistant panel's widgets (layout only: no state, no decisions).
+
+Why apart from the widget: two hundred lines of layout hid the panel's behaviour; here they sit
+on their own, and every button's text, tooltip and handler come from :mod:`qsa_gui._qt.actions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QAction, QFont, QKeySequence
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QShortcut,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from qsa_gui.core.project.store import STATUS_LABELLED
+
+from ..actions import ACTIONS, SHORTCUTS
+from ..gallery import STATUS_COLOURS, GalleryWidget
+from ..history_plot import HistoryPlot
+from ..progress_panel import ProgressPanel
+from ..sparkline import LossSparkline
+
+if TYPE_CHECKING:
+    from .widget import AssistantWidget
+
+BOLD = ("next_suggested", "mark_done", "suggest")
+
+
+def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
+    """Create the panel's widgets as attributes of ``w`` and lay them out."""
+
+    def handler(key: str) -> Callable[[], object]:
+        return getattr(w, ACTIONS[key].handler)
+
+    def menu_action(menu: QMenu, key: str) -> QAction:
+        spec = ACTIONS[key]
+        return menu.addAction(spec.text, lambda: handler(key)())
+
+    def button(key: str, slot: Callable[[], object] | None = None) -> QPushButton:
+        spec = ACTIONS[key]
+        b = QPushButton(spec.text, w)
+        call = slot or handler(key)
+        b.clicked.connect(lambda _checked=False: call())
+        b.setToolTip(f"{spec.tip}  [{spec.shortcut}]" if spec.shortcut else spec.tip)
+        b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        b.setMinimumWidth(60)
+        if key in BOLD:
+            f = QFont(b.font())
+            f.setBold(True)
+            b.setFont(f)
+        return b
+
+    # -- header
+    w.project_button = QToolButton(w)
+    w.project_button.setObjectName("qsaProjectButton")
+    # the arrow is part of the text: styles (napari's included) draw a menu indicator on top
+    # of the text of a narrow tool button, which clipped "Project" in a narrow dock
+    w.project_button.setText("Project ▾")
+    w.project_button.setToolTip("Open, create, import into or export the annotation project")
+    w.project_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    w.project_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    w.project_button.setStyleSheet(
+        "QToolButton#qsaProjectButton { padding: 2px 8px; }"
+        "QToolButton#qsaProjectButton::menu-indicator { image: none; width: 0px; }"
+    )
+    w.project_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    w.project_button.setMinimumWidth(
+        w.project_button.fontMetrics().horizontalAdvance(w.project_button.text()) + 24
+    )
+    menu = QMenu(w.project_button)
+    w.open_action = menu_action(menu, "open_project")
+    w.new_action = menu_action(menu, "new_project")
+    w.demo_action = menu_action(menu, "demo_project")
+    menu.addSeparator()
+    w.import_action = menu_action(menu, "import_images")
+    w.export_action = menu_action(menu, "export")
+    menu.addSeparator()
+    w.close_action = menu_action(menu, "close_project")
+    w.project_button.setMenu(menu)
+
+    w.name_label = QLabel("No project open", w)
+    name_font = QFont(w.name_label.font())
+    name_font.setBold(True)
+    if name_font.pointSizeF() > 0:
+        name_font.setPointSizeF(name_font.pointSizeF() * 1.2)
+    w.name_label.setFont(name_font)
+    w.name_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    w.counts_label = QLabel("", w)
+    counts_font = QFont(w.counts_label.font())
+    counts_font.setBold(True)
+    w.counts_label.setFont(counts_font)
+    w.counts_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    w.labelled_bar = QProgressBar(w)
+    w.labelled_bar.setTextVisible(False)
+    w.labelled_bar.setFixedHeight(6)
+    w.labelled_bar.setStyleSheet(
+        "QProgressBar { border: none; background: rgba(128,128,128,60); border-radius: 3px; }"
+        f"QProgressBar::chunk {{ background: {STATUS_COLOURS[STATUS_LABELLED]}; border-radius: 3px; }}"
+    )
+    w.detail_label = QLabel("", w)
+    w.detail_label.setWordWrap(True)
+    w.detail_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    top = QHBoxLayout()
+    top.setContentsMargins(0, 0, 0, 0)
+    top.addWidget(w.name_label, 1)
+    top.addWidget(w.counts_label)
+    top.addWidget(w.project_button)
+    header = QVBoxLayout()
+    header.setSpacing(3)
+    header.addLayout(top)
+    header.addWidget(w.labelled_bar)
+    header.addWidget(w.detail_label)
+
+    # -- gallery, or a hint while no project is open
+    w.gallery = GalleryWidget(w, thumbnail_size=thumbnail_size)
+    w.gallery.current_changed.connect(w.on_gallery_current)
+    w.gallery.image_activated.connect(w.on_gallery_current)
+    w.empty_page = QWidget(w)
+    hint = QLabel(
+        "<b>No project open.</b><br>Open a project folder, or start with a demo project of "
+        "generated glands, then import your own images.",
+        w.empty_page,
+    )
+    hint.setWordWrap(True)
+    hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    w.empty_open_button = QPushButton("Open project…", w.empty_page)
+    w.empty_open_button.clicked.connect(w.ask_open_project)
+    w.empty_demo_button = QPushButton("New demo project…", w.empty_page)
+    w.empty_demo_button.clicked.connect(w.ask_demo_project)
+    empty = QVBoxLayout(w.empty_page)
+    empty.addStretch(1)
+    empty.addWidget(hint)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(w.empty_open_button)
+    row.addWidget(w.empty_demo_button)
+    row.addStretch(1)
+    empty.addLayout(row)
+    empty.addStretch(1)
+    w.gallery_stack = QStackedWidget(w)
+    w.gallery_stack.addWidget(w.empty_page)
+    w.gallery_stack.addWidget(w.gallery)
+
+    # -- actions: texts, tooltips and handlers from the one table (actions.py)
+    w.previous_button = button("previous_image")
+    w.next_button = button("next_image")
+    w.next_suggested_button = button("next_suggested")
+    w.mark_done_button = button("mark_done")
+    w.accept_button = button("accept_prediction")
+    w.heatmap_button = button("heatmap", lambda: w.toggle_heatmap(w.heatmap_button.isChecked()))
+    w.heatmap_button.setCheckable(True)
+    w.heatmap_button.setToolTip("")
+    w.suggest_button = button("suggest")
+    w.retrain_button = button("retrain")
+    w.segment_button = button("segment_current")
+    w.segment_all_button = button("segment_all")
+
+    annotate = QGroupBox("Annotate", w)
+    grid = QGridLayout(annotate)
+    grid.setContentsMargins(6, 4, 6, 6)
+    grid.setSpacing(4)
+    grid.addWidget(w.previous_button, 0, 0)
+    grid.addWidget(w.next_button, 0, 1)
+    grid.addWidget(w.next_suggested_button, 0, 2)
+    grid.addWidget(w.mark_done_button, 1, 0)
+    grid.addWidget(w.accept_button, 1, 1)
+    grid.addWidget(w.heatmap_button, 1, 2)
+    model = QGroupBox("Model", w)
+    grid2 = QGridLayout(model)
+    grid2.setContentsMargins(6, 4, 6, 6)
+    grid2.setSpacing(4)
+    grid2.addWidget(w.suggest_button, 0, 0)
+    grid2.addWidget(w.retrain_button, 0, 1)
+    grid2.addWidget(w.segment_button, 1, 0)
+    grid2.addWidget(w.segment_all_button, 1, 1)
+
+    w.image_label = QLabel("", w)
+    w.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    w.message_label = QLabel("", w)
+    w.message_label.setWordWrap(True)
+    w.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    w.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    w.message_label.setVisible(False)
+    w.progress_panel = ProgressPanel(w)
+
+    # -- tabs
+    w.tabs = QTabWidget(w)
+    suggestions_page = QWidget(w)
+    w.round_label = QLabel("No suggestions yet: press Suggest.", suggestions_page)
+    w.round_label.setWordWrap(True)
+    w.suggestion_table = QTableWidget(0, 5, suggestions_page)
+    w.suggestion_table.setHorizontalHeaderLabels(["#", "Image", "Status", "Uncertainty", "Repr."])
+    w.suggestion_table.verticalHeader().setVisible(False)
+    w.suggestion_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    w.suggestion_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    w.suggestion_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    head = w.suggestion_table.horizontalHeader()
+    head.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    head.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+    w.suggestion_table.cellClicked.connect(w.on_suggestion_clicked)
+    lay = QVBoxLayout(suggestions_page)
+    lay.setContentsMargins(4, 4, 4, 4)
+    lay.addWidget(w.round_label)
+    lay.addWidget(w.suggestion_table, 1)
+    w.tabs.addTab(suggestions_page, "Suggestions")
+
+    training_page = QWidget(w)
+    w.loss_plot = LossSparkline(training_page)
+    w.validation_label = QLabel("No model trained yet.", training_page)
+    w.validation_label.setWordWrap(True)
+    lay = QVBoxLayout(training_page)
+    lay.setContentsMargins(4, 4, 4, 4)
+    lay.addWidget(w.loss_plot, 1)
+    lay.addWidget(w.validation_label)
+    w.tabs.addTab(training_page, "Training")
+
+    history_page = QWidget(w)
+    w.history_plot = HistoryPlot(history_page, show_live_loss=False)
+    w.history_label = QLabel("", history_page)
+    w.history_label.setWordWrap(True)
+    lay = QVBoxLayout(history_page)
+    lay.setContentsMargins(4, 4, 4, 4)
+    lay.addWidget(w.history_plot, 1)
+    lay.addWidget(w.history_label)
+    w.tabs.addTab(history_page, "History")
+    w.history_page = history_page
+    w.tabs.currentChanged.connect(lambda _i: w.view.draw_history_if_shown())
+
+    splitter = QSplitter(Qt.Orientation.Vertical, w)
+    splitter.addWidget(w.gallery_stack)
+    splitter.addWidget(w.tabs)
+    splitter.setStretchFactor(0, 3)
+    splitter.setStretchFactor(1, 2)
+    splitter.setChildrenCollapsible(False)
+    splitter.setSizes([460, 200])
+    w.splitter = splitter
+
+    line = QFrame(w)
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+
+    layout = QVBoxLayout(w)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.setSpacing(6)
+    layout.addLayout(header)
+    layout.addWidget(line)
+    layout.addWidget(splitter, 1)
+    layout.addWidget(w.image_label)
+    layout.addWidget(annotate)
+    layout.addWidget(model)
+    layout.addWidget(w.message_label)
+    layout.addWidget(w.progress_panel)
+    w.setMinimumWidth(340)
+
+
+def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
+    """The panel's window-wide shortcuts; each acts only when its action's rule allows it."""
+    shortcuts = {}
+    for key, seq in SHORTCUTS.items():
+        sc = QShortcut(QKeySequence(seq), w)
+        sc.setContext(Qt.ShortcutContext.WindowShortcut)
+        sc.activated.connect(lambda k=key: w.trigger(k))
+        shortcuts[key] = sc
+    return shortcuts
+
+
+__all__ = ["build_panel", "install_shortcuts"]

@@ -1,0 +1,148 @@
+"""Drawing the session into the panel's widgets: header, gallery, tables, actions, messages.
+
+Why apart: every text and rule comes from the Qt-free session (``qsa_gui/components``) and the
+action table; this module only copies them into widgets, so it holds no decisions of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QTableWidgetItem
+
+from ..actions import ACTIONS
+from ..gallery import STATUS_COLOURS, SUGGESTION_COLOUR
+
+if TYPE_CHECKING:
+    from .widget import AssistantWidget
+
+LEVEL_COLOURS = {"info": "#2e9e4f", "warning": "#d98e04", "error": "#d62728"}
+
+#: Panel buttons by action key.
+BUTTONS = {
+    "previous_image": "previous_button",
+    "next_image": "next_button",
+    "next_suggested": "next_suggested_button",
+    "mark_done": "mark_done_button",
+    "accept_prediction": "accept_button",
+    "heatmap": "heatmap_button",
+    "suggest": "suggest_button",
+    "retrain": "retrain_button",
+    "segment_current": "segment_button",
+    "segment_all": "segment_all_button",
+}
+#: Project menu actions by action key.
+MENU = {
+    "import_images": "import_action",
+    "export": "export_action",
+    "close_project": "close_action",
+    "open_project": "open_action",
+    "new_project": "new_action",
+    "demo_project": "demo_action",
+}
+
+
+class PanelView:
+    """Refreshes the panel of one :class:`AssistantWidget` from its session."""
+
+    def __init__(self, widget: AssistantWidget) -> None:
+        self.w = widget
+        self.session = widget.session
+        self.history_dirty = True
+
+    def refresh_all(self) -> None:
+        w, s = self.w, self.session
+        w.gallery_stack.setCurrentIndex(0 if s.project is None else 1)
+        if s.project is None:
+            w.gallery.set_records([], None)
+        else:
+            w.gallery.set_records(s.display_records(), s.project.load_image)
+        self.refresh_header()
+        self.refresh_suggestions()
+        self.refresh_history()
+        self.refresh_image_label()
+        self.refresh_actions()
+
+    def refresh_record(self, image_id: str | None) -> None:
+        """One record changed (None: all of them)."""
+        if image_id is None:
+            self.refresh_all()
+            return
+        if self.session.project is None:
+            return
+        self.w.gallery.update_record(self.session.display_record(image_id))
+        self.refresh_header()
+        self.refresh_suggestions()
+        self.refresh_image_label()
+        self.refresh_actions()
+
+    def refresh_header(self) -> None:
+        w, h = self.w, self.session.header()
+        w.name_label.setText(h.name)
+        w.name_label.setToolTip(h.tooltip)
+        w.counts_label.setText(h.counts)
+        w.detail_label.setText(h.detail)
+        w.labelled_bar.setVisible(h.has_project)
+        if h.has_project:
+            w.labelled_bar.setRange(0, max(1, h.total))
+            w.labelled_bar.setValue(h.labelled)
+
+    def refresh_image_label(self) -> None:
+        self.w.image_label.setText(self.session.image_text(STATUS_COLOURS, SUGGESTION_COLOUR))
+
+    def refresh_suggestions(self) -> None:
+        w = self.w
+        w.round_label.setText(self.session.round_text())
+        rows = self.session.suggestion_rows()
+        table = w.suggestion_table
+        table.setRowCount(len(rows))
+        for row, (image_id, cells) in enumerate(rows):
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 1:
+                    item.setData(Qt.ItemDataRole.UserRole, image_id)
+                if col in (0, 3, 4):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                table.setItem(row, col, item)
+
+    def refresh_history(self) -> None:
+        """Mark the history stale; it is redrawn when (or as soon as) its tab is shown.
+
+        A matplotlib redraw costs ~100 ms on a busy machine: doing it for a hidden tab after every
+        job would be a visible stall for nothing.
+        """
+        self.history_dirty = True
+        self.draw_history_if_shown()
+
+    def draw_history_if_shown(self) -> None:
+        w = self.w
+        if not self.history_dirty or w.tabs.currentWidget() is not w.history_page:
+            return
+        self.history_dirty = False
+        rows, text = self.session.history()
+        w.history_plot.set_rows(rows)
+        w.history_label.setText(text)
+
+    def refresh_actions(self) -> None:
+        """Every button and menu action enabled by its rule in the action table."""
+        w, s = self.w, self.session
+        for key, name in BUTTONS.items():
+            spec, button = ACTIONS[key], getattr(w, name)
+            button.setEnabled(spec.enabled(s))
+            if spec.why_not is not None:
+                button.setToolTip(spec.tooltip(s))
+        w.suggest_button.setText(s.suggest_button_text())
+        for key, name in MENU.items():
+            getattr(w, name).setEnabled(ACTIONS[key].enabled(s))
+
+    def show_message(self, text: str, level: str) -> None:
+        label = self.w.message_label
+        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
+        label.setStyleSheet(f"QLabel {{ border-left: 3px solid {colour}; padding: 2px 6px; }}")
+        label.setText(text)
+        label.setToolTip(text)
+        label.setVisible(bool(text))
+
+
+__all__ = ["BUTTONS", "LEVEL_COLOURS", "MENU", "PanelView"]

@@ -1,0 +1,62 @@
+"""The only module that touches napari's private API; every use says why it is needed.
+
+Why a single adapter: napari's private names (``napari._qt...``, ``Window._qt_window``,
+``Window._qt_viewer``) change between releases without notice. Kept here, an upgrade that breaks
+one breaks one small module, and each function degrades gracefully where it can.
+
+- :func:`viewer_window` -- ``viewer.window._qt_window``: the dock widget gets no ``closeEvent``
+  when napari's window closes, so the assistant watches that window's Close event (to ask about
+  a running job and save the labels); napari offers no public hook for "window closing".
+- :func:`qt_viewer` -- ``viewer.window._qt_viewer``: the standalone window embeds napari's canvas,
+  layer controls and layer list in its own docks; napari has no public way to embed them.
+- :func:`napari_stylesheet` -- ``napari._qt.qt_resources.get_stylesheet``: the reparented napari
+  controls only keep their icons and colours with napari's stylesheet on the new window.
+- :func:`forget_window_geometry` -- ``_save_current_window_settings``: napari's hidden window
+  would otherwise store its own meaningless geometry in napari's settings when it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from qtpy.QtWidgets import QWidget
+
+logger = logging.getLogger(__name__)
+
+
+def viewer_window(viewer: Any | None) -> QWidget | None:
+    """napari's ``QMainWindow`` of ``viewer`` (None without a viewer or with a stand-in)."""
+    window = getattr(getattr(viewer, "window", None), "_qt_window", None)
+    return window if isinstance(window, QWidget) else None
+
+
+def qt_viewer(viewer: Any) -> Any:
+    """napari's ``QtViewer`` of ``viewer``: canvas, dims, ``.controls`` and ``.layers`` widgets."""
+    return viewer.window._qt_viewer
+
+
+def napari_stylesheet(theme: str | None) -> str | None:
+    """napari's stylesheet for ``theme`` (the user's napari theme when None); None if unavailable."""
+    try:
+        from napari._qt.qt_resources import get_stylesheet
+        from napari.settings import get_settings
+
+        settings = get_settings()
+        name = theme or settings.appearance.theme
+        if name == "system":
+            from napari.utils.theme import get_system_theme
+
+            name = get_system_theme()
+        return get_stylesheet(name, extra_variables={"font_size": f"{settings.appearance.font_size}pt"})
+    except Exception:  # noqa: BLE001 - cosmetic only: the window works unstyled
+        logger.warning("could not apply napari's stylesheet", exc_info=True)
+        return None
+
+
+def forget_window_geometry(window: Any) -> None:
+    """Stop napari's hidden window from saving its geometry into napari's settings on close."""
+    window._save_current_window_settings = lambda *args, **kwargs: None
+
+
+__all__ = ["forget_window_geometry", "napari_stylesheet", "qt_viewer", "viewer_window"]

@@ -1,0 +1,109 @@
+"""The one-line outcome of each job, as text and level, so every shell words results alike.
+
+Why Qt-free: these sentences are what the user reads after every job; tests check them without
+a display, and the Qt result handlers (``_qt/assistant/results.py``) only show them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qsa_gui.core.project.store import ImportReport, Project
+from qsa_gui.core.workflow.retrain import RetrainResult
+from qsa_gui.core.workflow.suggest import SuggestResult
+from qsa_gui.core.workflow.transfer import ExportReport
+
+from .records import fmt
+
+Outcome = tuple[str, str]  # (text, level)
+
+
+def suggest_outcome(result: SuggestResult) -> Outcome:
+    rnd = result.round
+    reused = " (labels unchanged: cached scores reused)" if result.reused_scores else ""
+    n = len(rnd.image_ids)
+    return f"Round {rnd.index} ({rnd.strategy}): {n} image(s) suggested{reused}. Label #1 first.", "info"
+
+
+def retrain_outcome(result: RetrainResult) -> Outcome:
+    v = result.version
+    f1 = v.metrics.get("object_f1")
+    if v.accepted:
+        detail = (
+            f" (object F1 {float(f1):.2f})" if f1 is not None else " (too few labelled images to validate)"
+        )
+        return f"Model {v.version} accepted{detail}.", "info"
+    return f"Model {v.version} {v.reason}. The previous model {v.parent} stays.", "warning"
+
+
+def validation_text(result: RetrainResult) -> str:
+    """The Training tab's rich text: the new model's held-out scores against the previous one's."""
+    v = result.version
+    keys = ("object_f1", "object_dice", "pixel_dice")
+    shown = [k for k in keys if k in v.metrics]
+    if not shown:
+        return f"{v.version}: trained on {v.n_labelled} labelled image(s); none held out for validation yet."
+    new = " · ".join(f"{k.replace('_', ' ')} {fmt(v.metrics[k])}" for k in shown)
+    text = f"{v.version} on held-out labelled images: {new}"
+    if result.previous_metrics:
+        old = " · ".join(f"{k.replace('_', ' ')} {fmt(result.previous_metrics.get(k))}" for k in shown)
+        text += f"<br>previous model {v.parent}: {old}"
+    verdict = "accepted" if v.accepted else "kept out (the previous model stays)"
+    return f"{text}<br><b>{verdict}</b>"
+
+
+def segment_outcome(project: Project | None, result: dict) -> Outcome:
+    model = project.current_model if project is not None else "?"
+    if len(result) == 1:
+        ((image_id, labels),) = result.items()
+        name = project.image(image_id).name if project is not None else image_id
+        return f"Segmented {name} with {model}: {int(labels.max())} gland(s) found.", "info"
+    return f"Segmented {len(result)} images with {model}.", "info"
+
+
+def import_outcome(report: ImportReport) -> tuple[str, str, str]:
+    """(text, level, details): details lists every skipped file with its reason (empty: none)."""
+    text = f"Imported {len(report.added)} image(s)."
+    if not report.skipped:
+        return text, "info", ""
+    text += f" Skipped {len(report.skipped)}: " + "; ".join(
+        f"{Path(p).name} ({reason})" for p, reason in report.skipped[:5]
+    )
+    if len(report.skipped) > 5:
+        text += f"; … {len(report.skipped) - 5} more"
+    return text, "warning", "\n".join(f"{p}: {reason}" for p, reason in report.skipped)
+
+
+def export_outcome(report: ExportReport) -> Outcome:
+    model = f", model {report.model_version} in model/" if report.model_version else ", no model yet"
+    text = (
+        f"Exported {report.n_labels} label image(s) and {report.n_predictions} prediction(s) "
+        f"to {report.folder} (with annotations.csv{model})."
+    )
+    return text, "info"
+
+
+def retrain_cancelled(previous: str | None) -> Outcome:
+    model = f"the previous model ({previous})" if previous else "the project (still without a model)"
+    return f"Retrain cancelled: {model} and all labels are unchanged.", "warning"
+
+
+def import_cancelled(n_imported: int, total: int) -> Outcome:
+    """True to what happened: every file imported before the cancel was committed and stays."""
+    if n_imported:
+        return (
+            f"Import cancelled: {n_imported} of {total} image(s) were imported before the cancel "
+            "and stay in the project.",
+            "warning",
+        )
+    return "Import cancelled before any image was imported: nothing was changed.", "warning"
+
+
+def job_cancelled(kind: str) -> Outcome:
+    return f"{kind.capitalize()} cancelled: nothing was changed.", "warning"
+
+
+__all__ = [
+    "export_outcome", "import_cancelled", "import_outcome", "job_cancelled", "retrain_cancelled",
+    "retrain_outcome", "segment_outcome", "suggest_outcome", "validation_text",
+]  # fmt: skip
