@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from qsa_gui.core.project.history import flat_history_rows
 from qsa_gui.core.project.store import ImageRecord
 
 
 def history_rows(history: Sequence[dict]) -> list[dict]:
-    """Project.history() (one row per round, models nested) -> HistoryPlot rows (one per model)."""
-    rows = []
-    for rnd in history:
-        for m in rnd.get("models", []):
-            rows.append(dict(m, round=rnd.get("round")))
-    return rows
+    """Project.history() (one row per round, models nested) -> HistoryPlot rows (one per model).
+
+    The flattening is the project's own (:func:`~qsa_gui.core.project.history.flat_history_rows`);
+    the plot draws model versions, so rounds without a model are left out here.
+    """
+    return [row for row in flat_history_rows(history) if row.get("version") is not None]
 
 
 def display_record(rec: ImageRecord, ranks: dict[str, int]) -> ImageRecord:

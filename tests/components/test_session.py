@@ -173,4 +173,4 @@ def test_display_record_ranks_and_history_rows(project: Project) -> None:
     assert display_record(rec, {rec.id: 1}).suggestion == {"rank": 1}
     assert display_record(rec, {}).suggestion is None
     rows = history_rows([{"round": 2, "models": [{"version": "v1"}, {"version": "v2"}]}])
-    assert rows == [{"version": "v1", "round": 2}, {"version": "v2", "round": 2}]
+    assert [(r["version"], r["round"]) for r in rows] == [("v1", 2), ("v2", 2)]

@@ -71,8 +71,8 @@ def flat_history_rows(rows: Sequence[dict]) -> list[dict]:
     flat: list[dict] = []
     for row in rows:
         base = {k: v for k, v in row.items() if k != "models"}
-        base["round_created"] = base.pop("created")
-        base["round_n_labelled"] = base.pop("n_labelled")
+        base["round_created"] = base.pop("created", "")
+        base["round_n_labelled"] = base.pop("n_labelled", None)
         models = row.get("models") or [None]
         for m in models:
             entry = dict(base)
