@@ -50,3 +50,17 @@ def test_full_reference_gets_the_same_rounds_and_budget_as_the_strategies():
     # diversity is recorded where an ensemble scored the pool, and only there
     assert math.isnan(qsa[0].mean_uncertainty) and all(math.isnan(r.mean_uncertainty) for r in full)
     assert all(0.0 < r.mean_uncertainty < 0.5 for r in qsa[1:])
+
+
+def test_gui_demo_project_adds_the_shipped_real_he_samples(tmp_path):
+    from qsa_gui.core.project.store import Project
+    from qsa_gui.core.workflow.demo_project import demo_project_job
+    from qsa_gui.resources import sample_images
+
+    path = run_job(demo_project_job(tmp_path / "demo", n_images=6, size=64))
+    with Project.open(path, read_only=True) as p:
+        names = {r.name for r in p.images}
+        assert {s.name for s in sample_images()} <= names
+        real = [r for r in p.images if r.name in {s.name for s in sample_images()}]
+        assert all(r.split == "pool" and r.status == "unlabelled" for r in real)
+        assert len(p.images) == 6 + len(real)

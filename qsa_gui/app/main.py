@@ -59,6 +59,9 @@ def ensure_app() -> Any:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
+    from qsa_gui._qt.icon import app_icon
+
+    app.setWindowIcon(app_icon())
     return app
 
 

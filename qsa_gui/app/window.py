@@ -45,6 +45,7 @@ from qtpy.QtWidgets import (
 )
 
 from qsa_gui._qt import napari_private
+from qsa_gui._qt.icon import app_icon
 from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
 from .dialogs import ask_confirm_close, ask_open_demo, show_error
@@ -106,6 +107,7 @@ class MainWindow(WindowMenus, QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.setObjectName("qsa-main-window")
+        self.setWindowIcon(app_icon())
         self.settings = settings if settings is not None else make_settings()
         self.recent = RecentProjects(self.settings)
         self.confirm_close: ConfirmClose = confirm_close or (lambda name: ask_confirm_close(self, name))

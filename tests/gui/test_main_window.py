@@ -136,6 +136,7 @@ def test_window_embeds_canvas_and_opens_demo_project(qtbot, make_window, demo):
     assert window.dockWidgetArea(window.assistant_dock) == Qt.DockWidgetArea.RightDockWidgetArea
     assert window.dockWidgetArea(window.tools_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
     assert window.windowTitle() == "qsa-gui"
+    assert not window.windowIcon().isNull()  # the shipped icon (resources/icons)
     assert "No project" in window._project_label.text()
     assert not window.menu_actions["mark_done"].isEnabled()
 

@@ -8,8 +8,15 @@ from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.jobs import Job, Progress
 
 
-def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0) -> Path:
-    """A ready project of generated glands for a new user: pool images plus a labelled test set."""
+def write_demo_project(
+    folder: str | Path, n_images: int = 24, size: int = 256, seed: int = 0, *, real_samples: bool = False
+) -> Path:
+    """A ready project of generated glands for a new user: pool images plus a labelled test set.
+
+    ``real_samples``: also add the small real H&E images shipped in ``resources/samples`` as
+    unlabelled pool images, so the GUI's demo shows real tissue to paint, not only generated glands
+    (the CLI's demo loop needs ground truth for every pool image, so it leaves them out).
+    """
     from qsa_gui.core.data.images import write_image, write_labels
     from qsa_gui.core.project.store import Project
 
@@ -34,6 +41,10 @@ def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, 
     try:
         project.import_images(pool_paths)
         project.import_images(list(test_paths), split="test", labels=test_paths)
+        if real_samples:
+            from qsa_gui.resources import sample_images
+
+            project.import_images(sample_images())
     finally:
         project.close()
     import shutil
@@ -45,7 +56,7 @@ def write_demo_project(folder: str | Path, n_images: int = 24, size: int = 256, 
 def demo_project_job(folder: str | Path, n_images: int, size: int) -> Job[Path]:
     """:func:`write_demo_project` as a job, so a GUI can run it off its event-loop thread."""
     yield Progress("generating demo glands", 0.0, f"{n_images} images of {size} px")
-    path = write_demo_project(folder, n_images=n_images, size=size)
+    path = write_demo_project(folder, n_images=n_images, size=size, real_samples=True)
     yield Progress("generating demo glands", 1.0)
     return path
 
