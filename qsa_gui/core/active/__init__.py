@@ -1,0 +1,1 @@
+"""Active learning: the suggestive ensemble, pool scoring, max-cover selection, named strategies."""

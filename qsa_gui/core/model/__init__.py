@@ -1,0 +1,1 @@
+"""The segmentation network, its training, post-processing, metrics and large-image inference."""
