@@ -146,11 +146,6 @@ def check_pil(path: Path, im: object, head: bytes, *, labels: bool) -> None:
         raise InputFileError(
             path, f"holds {frames} frames (animated or multi-page {fmt}); only single images are supported"
         )
-    if labels and (fmt in ("JPEG", "MPO", "JPEG2000") or (fmt == "WEBP" and not _webp_is_lossless(path))):
-        raise InputFileError(
-            path, f"label image is {fmt} (lossy: compression invents ids at edges); "
-            "save labels as PNG or TIFF",
-        )  # fmt: skip
     w, h = im.size  # type: ignore[attr-defined]
     mode = str(im.mode)  # type: ignore[attr-defined]
     bits = _png_raw_bits(head) if fmt == "PNG" else None
@@ -158,6 +153,11 @@ def check_pil(path: Path, im: object, head: bytes, *, labels: bool) -> None:
         bits = _MODE_BITS.get(mode, 8 * len(im.getbands()))  # type: ignore[attr-defined]
     compressed = not (fmt == "BMP" and not im.info.get("compression"))  # type: ignore[attr-defined]
     check_payload(path, int(w) * int(h) * bits // 8, os.stat(path).st_size, compressed=compressed)
+    if labels and (fmt in ("JPEG", "MPO", "JPEG2000") or (fmt == "WEBP" and not _webp_is_lossless(path))):
+        raise InputFileError(
+            path, f"label image is {fmt} (lossy: compression invents ids at edges); "
+            "save labels as PNG or TIFF",
+        )  # fmt: skip
 
 
 def exif_orientation(im: object) -> int:
