@@ -123,6 +123,22 @@ def test_legit_highly_compressible_files_still_read(tmp_path: Path, monkeypatch)
         qio.read_image(truncated)
 
 
+def test_lazy_image_in_huge_compressed_strips_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """Every region read would decode whole strips: too much for an image too large to decode whole."""
+    p = tmp_path / "strips.tif"
+    tifffile.imwrite(p, np.zeros((200, 150), np.uint8), compression="zlib", rowsperstrip=200)
+    with qlazy.open_lazy(p) as lz:  # small enough to decode whole: fine
+        assert lz.read_region(0, 10).shape == (10, 150)
+    monkeypatch.setattr(qio, "MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(guards, "MAX_SEGMENT_BYTES", 10_000)
+    with pytest.raises(InputFileError, match="compressed strips of 200 rows"):
+        qlazy.open_lazy(p)
+    tiled = tmp_path / "tiled.tif"
+    tifffile.imwrite(tiled, np.zeros((200, 150), np.uint8), compression="zlib", tile=(32, 32))
+    with qlazy.open_lazy(tiled) as lz:
+        assert lz.read_region(190, 200).shape == (10, 150)
+
+
 # ------------------------------------------------------------------------------ labels
 
 

@@ -121,6 +121,24 @@ def check_tiff(path: Path, tif: object, series: object, *, labels: bool) -> None
     check_payload(path, declared, min(payload, size), compressed=compressed)
 
 
+def check_lazy_strips(path: Path, page: object, planned: tuple[int, ...]) -> None:
+    """A region read decodes every compressed strip it touches: an image too large to decode whole
+    stored in strips beyond :data:`MAX_SEGMENT_BYTES` would cost a strip's memory per region."""
+    from . import images
+
+    if page.is_tiled or page.compression == 1 or planned[0] * planned[1] <= images.MAX_PIXELS:  # type: ignore[attr-defined]
+        return
+    rows = min(int(page.rowsperstrip or planned[0]), int(planned[0]))  # type: ignore[attr-defined]
+    shaped = page.shaped  # type: ignore[attr-defined]
+    strip = rows * int(shaped[3]) * int(shaped[4]) * np.dtype(page.dtype).itemsize  # type: ignore[attr-defined]
+    if strip > MAX_SEGMENT_BYTES:
+        raise InputFileError(
+            path,
+            f"is too large to decode whole and stored in compressed strips of {rows} rows ({_mb(strip)} "
+            f"each, over the {_mb(MAX_SEGMENT_BYTES)} budget); save it tiled (e.g. 512 x 512 tiles)",
+        )
+
+
 def _png_raw_bits(head: bytes) -> int | None:
     """Bits per pixel from a PNG IHDR (bit depth x channels of the colour type)."""
     if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26:

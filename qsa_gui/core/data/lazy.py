@@ -259,6 +259,7 @@ def open_lazy(path: str | Path) -> LazyImage:
                     planned = planned[:2]
                 if np.dtype(page.dtype).kind not in "biuf":
                     raise InputFileError(p, f"unsupported pixel type {page.dtype}")
+                guards.check_lazy_strips(p, page, planned)
                 img = _TiffPageImage(p, tif, page, planned)
                 if 0 in img.shape:
                     raise InputFileError(p, f"image is empty or has an unusable shape {img.shape}")
