@@ -213,10 +213,15 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _find_image(project, key: str):
-    for r in project.images:
-        if key in (r.id, r.name, Path(r.name).stem):
-            return r
-    raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
+    """By id, else by file name or stem; two images of that name (g1.png, g1.tif) is an error."""
+    by_id = [r for r in project.images if r.id == key]
+    hits = by_id or [r for r in project.images if key in (r.name, Path(r.name).stem)]
+    if len(hits) > 1:
+        shown = ", ".join(f"{r.id} ({r.name})" for r in hits)
+        raise QSAError(f"{key!r} names {len(hits)} images: {shown}; use the id")
+    if not hits:
+        raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
+    return hits[0]
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:

@@ -188,3 +188,23 @@ def test_matcher_exact_stem_and_case() -> None:
     m = match_labels(imgs, labs)
     assert m.pairs == {imgs[0]: labs[0], imgs[1]: labs[1], imgs[2]: labs[3]}
     assert m.unused == [labs[2]]  # "x.ome-mask" has stem "x.ome-mask", not "x" + "-mask"
+
+
+def test_qsa_label_refuses_a_name_shared_by_two_images(tmp_path: Path, project: Path) -> None:
+    """g1.tif and g1.png both answer to "g1": the labels must not go to whichever comes first."""
+    from PIL import Image
+
+    _image(tmp_path / "g1.tif", 1)
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(
+        tmp_path / "g1.png"
+    )
+    proj = Project.open(project)
+    try:
+        assert len(proj.import_images([tmp_path / "g1.tif", tmp_path / "g1.png"]).added) == 2
+    finally:
+        proj.close()
+    _labels(tmp_path / "lab.tif", 3)
+    r = _qsa("label", str(project), "g1", str(tmp_path / "lab.tif"))
+    assert r.returncode == 2
+    assert "'g1' names 2 images" in r.stderr and "img_0001 (g1.tif)" in r.stderr
+    assert _labelled(project) == {"g1.tif": 0, "g1.png": 0}

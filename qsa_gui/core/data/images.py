@@ -28,6 +28,13 @@ Decisions (documented here because the shells and the tests rely on them):
   the reason, before anything is decoded) instead of exhausting memory; :func:`open_lazy` reads
   any size a region at a time (uncompressed, stripped or tiled TIFF), which is how the
   large-image path (:mod:`qsa_gui.core.model.largeimage`) segments whole slides.
+* Declared sizes are budgeted before decoding (:mod:`.guards`): forged tile sizes, compressed
+  data far too small for its declared pixels and sparse files are refused; so are animations
+  (naming the frame count), lossy or multi-page *label* files, FIFOs and devices (by ``stat``,
+  never blocking in ``open``). Pillow's own pixel limit is set to :data:`MAX_PIXELS`.
+* Orientation: the EXIF (PNG/JPEG) or TIFF orientation tag is applied, to images and labels
+  alike, so a label saved with its image's tag still aligns (and the shape check compares the
+  displayed shapes). A rotated TIFF is decoded whole, not region by region.
 * GlaS folders: a training image without ``_anno`` file is kept with ``label_path=None`` (an
   unlabelled pool is exactly what suggestive annotation works on); a Test A/B image without its
   annotation, or an annotation without its image, is an error (test sets exist to be scored).
