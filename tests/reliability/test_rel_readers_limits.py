@@ -97,10 +97,29 @@ def test_tiny_files_declaring_huge_pixels_are_refused_at_import_without_the_allo
     assert used < 1 << 20  # no 400 MB copy of the sparse file
 
 
+def _forged_bmp_and_png(folder: Path) -> list[Path]:
+    """A 16 x 16 BMP and PNG whose headers claim 12000 x 12000 (the PNG's IHDR CRC fixed up)."""
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, "BMP")
+    bmp = bytearray(buf.getvalue())
+    bmp[18:26] = struct.pack("<ii", 12000, 12000)
+    buf = io.BytesIO()
+    Image.new("L", (16, 16)).save(buf, "PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", 12000, 12000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    (folder / "f.bmp").write_bytes(bytes(bmp))
+    (folder / "f.png").write_bytes(bytes(png))
+    return [folder / "f.bmp", folder / "f.png"]
+
+
 def test_forged_files_are_refused_by_every_reader(tmp_path: Path) -> None:
     _forged_tiles(tmp_path / "t.tif", rgb=True)
     _forged_jpeg(tmp_path / "j.png")  # content sniffing: a JPEG under a .png name
-    for p in (tmp_path / "t.tif", tmp_path / "j.png"):
+    for p in (tmp_path / "t.tif", tmp_path / "j.png", *_forged_bmp_and_png(tmp_path)):
         for reader in (qio.read_image, qio.read_labels, qlazy.open_lazy):
             with pytest.raises(InputFileError, match="declares") as err:
                 reader(p)
