@@ -121,12 +121,10 @@ def check_tiff(path: Path, tif: object, series: object, *, labels: bool) -> None
     check_payload(path, declared, min(payload, size), compressed=compressed)
 
 
-def check_lazy_strips(path: Path, page: object, planned: tuple[int, ...]) -> None:
+def check_lazy_strips(path: Path, page: object, planned: tuple[int, ...], max_pixels: int) -> None:
     """A region read decodes every compressed strip it touches: an image too large to decode whole
     stored in strips beyond :data:`MAX_SEGMENT_BYTES` would cost a strip's memory per region."""
-    from . import images
-
-    if page.is_tiled or page.compression == 1 or planned[0] * planned[1] <= images.MAX_PIXELS:  # type: ignore[attr-defined]
+    if page.is_tiled or page.compression == 1 or planned[0] * planned[1] <= max_pixels:  # type: ignore[attr-defined]
         return
     rows = min(int(page.rowsperstrip or planned[0]), int(planned[0]))  # type: ignore[attr-defined]
     shaped = page.shaped  # type: ignore[attr-defined]

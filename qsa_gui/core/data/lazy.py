@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
-from . import guards
+from . import guards, images
 from .images import _check_file, _float_rgb, _is_tiff, _pixel_max, _planned_2d_shape, _read_raw
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def open_lazy(path: str | Path) -> LazyImage:
                     planned = planned[:2]
                 if np.dtype(page.dtype).kind not in "biuf":
                     raise InputFileError(p, f"unsupported pixel type {page.dtype}")
-                guards.check_lazy_strips(p, page, planned)
+                guards.check_lazy_strips(p, page, planned, images.MAX_PIXELS)
                 img = _TiffPageImage(p, tif, page, planned)
                 if 0 in img.shape:
                     raise InputFileError(p, f"image is empty or has an unusable shape {img.shape}")
