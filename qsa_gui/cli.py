@@ -145,14 +145,22 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
             )
         else:
-            labels = None
+            labels, paths = None, _expand(args.paths)
             if args.labels:
-                labels = {}
-                for img in _expand(args.paths):
-                    for cand in Path(args.labels).glob(img.stem + "*"):
-                        labels[str(img)] = str(cand)
-                        break
-            batches.append((_expand(args.paths), "test" if args.test else "pool", labels, not args.no_copy))
+                from qsa_gui.core.data.matching import match_label_folder
+
+                match = match_label_folder(paths, args.labels)  # exact stems; ambiguity raises
+                labels = {str(img): str(lab) for img, lab in match.pairs.items()}
+                as_labels = set(match.labels_given_as_images)
+                paths = [p for p in paths if p not in as_labels]  # a label file is no image
+                for what, files in (
+                    ("images without labels", match.unlabelled),
+                    ("label files not used", match.unused),
+                    ("imported as labels, not as images", match.labels_given_as_images),
+                ):
+                    if files:
+                        print(f"{what} ({len(files)}): {', '.join(f.name for f in files)}")
+            batches.append((paths, "test" if args.test else "pool", labels, not args.no_copy))
         n_before = len(project.images)
         try:
             reports = [
@@ -231,10 +239,15 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def _find_image(project, key: str):
-    for r in project.images:
-        if key in (r.id, r.name, Path(r.name).stem):
-            return r
-    raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
+    """By id, else by file name or stem; two images of that name (g1.png, g1.tif) is an error."""
+    by_id = [r for r in project.images if r.id == key]
+    hits = by_id or [r for r in project.images if key in (r.name, Path(r.name).stem)]
+    if len(hits) > 1:
+        shown = ", ".join(f"{r.id} ({r.name})" for r in hits)
+        raise QSAError(f"{key!r} names {len(hits)} images: {shown}; use the id")
+    if not hits:
+        raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
+    return hits[0]
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
@@ -458,7 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import", cmd_import, "import images (files or folders; TIFF/OME-TIFF, PNG, JPEG, BMP)")
     sp.add_argument("project")
     sp.add_argument("paths", nargs="*")
-    sp.add_argument("--labels", help="folder of label images named after the images (imported as done)")
+    sp.add_argument(
+        "--labels",
+        help="folder of label images (imported as done). A label file matches an image whose name it "
+        "repeats exactly (case ignored, suffix such as .png/.tif free), optionally followed by _anno, "
+        "_label, _labels, _mask, _masks, -label, -labels, -mask or -masks: g1.png <- g1_anno.tif, "
+        "never g12.tif. Two candidates for one image, or one label file for two images, is an error; "
+        "images without labels and label files left unused are listed",
+    )
     sp.add_argument("--test", action="store_true", help="import as held-out test images (need --labels)")
     sp.add_argument("--no-copy", action="store_true", help="reference the files instead of copying them")
     sp.add_argument("--glas", help="a GlaS challenge folder: train as the pool, testA/testB as test sets")

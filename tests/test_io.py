@@ -424,6 +424,20 @@ def test_glas_folder_errors(tmp_path):
     assert err.value.path.name == "testA_3.bmp"
 
 
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [
+        (["train_1", "train_01", "train_1_anno"], "two files for the same GlaS image"),
+        (["train_1", "train_01_anno"], "does not match its image's name"),
+    ],
+)
+def test_glas_folder_refuses_twins_by_number(tmp_path, names, match):
+    """train_01 and train_1 share the number 1: neither may silently replace the other."""
+    root = _glas(tmp_path, names, None)
+    with pytest.raises(InputFileError, match=match):
+        read_glas_folder(root)
+
+
 def test_glas_folder_orphan_anno_and_bad_grade(tmp_path):
     root = _glas(tmp_path, ["train_1", "train_2_anno"], None)
     with pytest.raises(InputFileError, match="without its image"):

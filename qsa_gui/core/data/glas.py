@@ -90,12 +90,18 @@ def read_glas_folder(folder: str | Path) -> GlasDataset:
         if not m or not f.is_file():
             continue
         key = (_SPLITS[m.group(1).lower()], int(m.group(2)))
-        (annos if m.group(3) else images)[key] = f
+        found = annos if m.group(3) else images
+        if key in found:  # train_1.bmp and train_01.bmp (or TRAIN_1.bmp): never pick one silently
+            raise InputFileError(f, f"two files for the same GlaS image: {found[key].name} and {f.name}")
+        found[key] = f
     if not images:
         raise InputFileError(root, "no GlaS images (train_N.bmp, testA_N.bmp, testB_N.bmp) found")
     for key, f in annos.items():
         if key not in images:
             raise InputFileError(f, "annotation without its image")
+        want = images[key].name[: -len(".bmp")] + "_anno.bmp"
+        if f.name.casefold() != want.casefold():  # train_01_anno.bmp is not train_1.bmp's
+            raise InputFileError(f, f"annotation does not match its image's name (expected {want})")
     grades = _read_grades(grade_file) if grade_file is not None else {}
     ds = GlasDataset(root=root)
     for key in sorted(images, key=lambda k: (k[0], k[1])):

@@ -28,6 +28,13 @@ Decisions (documented here because the shells and the tests rely on them):
   the reason, before anything is decoded) instead of exhausting memory; :func:`open_lazy` reads
   any size a region at a time (uncompressed, stripped or tiled TIFF), which is how the
   large-image path (:mod:`qsa_gui.core.model.largeimage`) segments whole slides.
+* Declared sizes are budgeted before decoding (:mod:`.guards`): forged tile sizes, compressed
+  data far too small for its declared pixels and sparse files are refused; so are animations
+  (naming the frame count), lossy or multi-page *label* files, FIFOs and devices (by ``stat``,
+  never blocking in ``open``). Pillow's own pixel limit is set to :data:`MAX_PIXELS`.
+* Orientation: the EXIF (PNG/JPEG) or TIFF orientation tag is applied, to images and labels
+  alike, so a label saved with its image's tag still aligns (and the shape check compares the
+  displayed shapes). A rotated TIFF is decoded whole, not region by region.
 * GlaS folders: a training image without ``_anno`` file is kept with ``label_path=None`` (an
   unlabelled pool is exactly what suggestive annotation works on); a Test A/B image without its
   annotation, or an annotation without its image, is an error (test sets exist to be scored).
@@ -36,12 +43,16 @@ Decisions (documented here because the shells and the tests rely on them):
 from __future__ import annotations
 
 import io
+import os
+import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..errors import InputFileError
+from . import guards
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".tif", ".tiff", ".ome.tif", ".ome.tiff", ".png", ".jpg", ".jpeg", ".bmp"}
@@ -71,24 +82,50 @@ def _suffix(path: Path) -> str:
 def _check_file(path: str | Path) -> tuple[Path, bytes]:
     """Validate existence, type and suffix; return the path and the first bytes (for sniffing)."""
     p = Path(path)
-    if not p.exists():
-        raise InputFileError(p, "file not found")
-    if not p.is_file():
-        raise InputFileError(p, "not a file")
+    check_regular_file(p)
     suffix = _suffix(p)
     if suffix not in SUPPORTED_SUFFIXES:
         shown = suffix or "(none)"
         raise InputFileError(
             p, f"unsupported file type {shown!r}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
         )
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(32)
+    try:  # non-blocking: should the file have become a FIFO since the stat, open must not hang
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            check_regular_file(p, os.fstat(fd))
+            head = os.read(fd, 32)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise InputFileError(p, f"cannot open: {exc.strerror or exc}") from exc
     if not head:
         raise InputFileError(p, "file is empty (0 bytes)")
     return p, head
+
+
+def check_regular_file(p: Path, st: os.stat_result | None = None) -> None:
+    """Refuse a missing path, a folder, a FIFO or a device (``/dev/zero`` behind a symlink) by
+    ``stat`` alone: opening a FIFO would block, reading a device would never end."""
+    if st is None:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise InputFileError(p, "file not found") from None
+        except OSError as exc:
+            raise InputFileError(p, f"cannot open: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise InputFileError(p, "is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or (stat.S_ISBLK(st.st_mode))
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "special"
+        )
+        raise InputFileError(p, f"not a regular file ({kind})")
 
 
 def _is_tiff(head: bytes) -> bool:
@@ -143,7 +180,7 @@ def _planned_2d_shape(path: Path, shape: tuple[int, ...], axes: str, dtype: np.d
     return _tiff_to_2d(path, dummy, axes).shape
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path, *, labels: bool = False) -> np.ndarray:
     import tifffile
 
     try:
@@ -154,6 +191,8 @@ def _read_tiff(path: Path) -> np.ndarray:
             planned = _planned_2d_shape(path, tuple(series.shape), series.axes, series.dtype)
             if len(planned) >= 2 and planned[0] * planned[1] > MAX_PIXELS:
                 raise _too_large(path, planned[0], planned[1])
+            guards.check_tiff(path, tif, series, labels=labels)
+            orientation = guards.tiff_orientation(series.pages[0]) if series.pages else 1
             arr = series.asarray()  # level 0 = full resolution of a pyramid
             axes = series.axes
     except InputFileError:
@@ -162,7 +201,7 @@ def _read_tiff(path: Path) -> np.ndarray:
         raise InputFileError(path, "not enough memory to decode this image") from None
     except Exception as exc:
         raise InputFileError(path, f"cannot read as TIFF (corrupt or truncated?): {exc}") from exc
-    return _tiff_to_2d(path, np.asarray(arr), axes)
+    return guards.apply_orientation(_tiff_to_2d(path, np.asarray(arr), axes), orientation)
 
 
 def _png_bit_depth(head: bytes) -> int:
@@ -172,48 +211,68 @@ def _png_bit_depth(head: bytes) -> int:
     return 8
 
 
-def _read_pil(path: Path, head: bytes, *, palette_indices: bool) -> np.ndarray:
+def _read_pil(path: Path, head: bytes, *, palette_indices: bool, labels: bool = False) -> np.ndarray:
     """PNG / JPEG / BMP (and anything else Pillow sniffs); 16-bit PNG colour via imagecodecs."""
+    arr, orientation = _read_pil_unoriented(path, head, palette_indices=palette_indices, labels=labels)
+    return guards.apply_orientation(arr, orientation)
+
+
+def _read_pil_unoriented(
+    path: Path, head: bytes, *, palette_indices: bool, labels: bool
+) -> tuple[np.ndarray, int]:
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own bomb guard (default 89 Mpx, refusing above twice that) would refuse images
+    # our documented MAX_PIXELS allows; ours is checked right after the header is parsed.
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im_ctx = Image.open(path)
+        with im_ctx as im:
             mode = im.mode
             if im.size[0] * im.size[1] > MAX_PIXELS:
                 raise _too_large(path, im.size[1], im.size[0])
+            guards.check_pil(path, im, head, labels=labels)
+            orientation = guards.exif_orientation(im)
             if im.format == "PNG" and _png_bit_depth(head) == 16 and mode not in ("I", "I;16", "I;16B"):
                 # Pillow silently truncates 16-bit colour PNGs to 8 bits; imagecodecs does not.
                 import imagecodecs
 
-                return np.asarray(imagecodecs.png_decode(path.read_bytes()))
+                return np.asarray(imagecodecs.png_decode(path.read_bytes())), orientation
             im.load()
             if mode == "P" and palette_indices:
-                return np.asarray(im)
+                return np.asarray(im), orientation
             if mode in ("P", "PA"):
                 im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
             elif mode == "1":
-                return np.asarray(im).astype(np.uint8) * (1 if palette_indices else 255)
+                return np.asarray(im).astype(np.uint8) * (1 if palette_indices else 255), orientation
             elif mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "F"):
                 im = im.convert("RGBA" if "A" in mode else "RGB")
             arr = np.asarray(im)
             if arr.dtype.byteorder == ">":  # I;16B
                 arr = arr.astype(arr.dtype.newbyteorder("="))
-            return arr
+            return arr, orientation
     except InputFileError:
         raise
     except MemoryError:
         raise InputFileError(path, "not enough memory to decode this image") from None
-    except Image.DecompressionBombError as exc:
-        raise InputFileError(path, f"image is too large to decode safely ({exc})") from None
+    except Image.DecompressionBombError:
+        raise InputFileError(
+            path, f"image is more than the {MAX_PIXELS / 1e6:.0f} Mpx that can be loaded whole"
+        ) from None
     except UnidentifiedImageError as exc:
         raise InputFileError(path, "not a readable image (unknown or corrupt content)") from exc
     except Exception as exc:
         raise InputFileError(path, f"cannot decode image (corrupt or truncated?): {exc}") from exc
 
 
-def _read_raw(path: str | Path, *, palette_indices: bool = False) -> np.ndarray:
+def _read_raw(path: str | Path, *, palette_indices: bool = False, labels: bool = False) -> np.ndarray:
     p, head = _check_file(path)
-    arr = _read_tiff(p) if _is_tiff(head) else _read_pil(p, head, palette_indices=palette_indices)
+    if _is_tiff(head):
+        arr = _read_tiff(p, labels=labels)
+    else:
+        arr = _read_pil(p, head, palette_indices=palette_indices, labels=labels)
     if arr.ndim not in (2, 3) or arr.size == 0 or min(arr.shape[:2]) == 0:
         raise InputFileError(p, f"image is empty or has an unusable shape {arr.shape}")
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -310,7 +369,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
 def read_labels(path: str | Path, expected_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """int32 ``H x W`` instance labels (0 = background); refuses colour, negative or huge ids."""
     p = Path(path)
-    a = _read_raw(p, palette_indices=True)
+    a = _read_raw(p, palette_indices=True, labels=True)
     if a.ndim == 3:
         colour = a[:, :, :3] if a.shape[2] >= 3 else a[:, :, :1]
         if not np.all(colour == colour[:, :, :1]):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError
+from . import guards, images
 from .images import _check_file, _float_rgb, _is_tiff, _pixel_max, _planned_2d_shape, _read_raw
 
 # --------------------------------------------------------------------------------------------
@@ -240,9 +241,11 @@ def open_lazy(path: str | Path) -> LazyImage:
                 raise InputFileError(p, "TIFF file holds no image")
             series = tif.series[0]
             planned = _planned_2d_shape(p, tuple(series.shape), series.axes, series.dtype)
+            guards.check_tiff(p, tif, series, labels=False)  # tile budget, forged sizes: no decode yet
             page = series.pages[0] if len(series.pages) == 1 else None
             if (
                 page is not None
+                and guards.tiff_orientation(page) == 1  # rotated pages: decoded whole (size-capped)
                 and getattr(page, "axes", "") in ("YX", "YXS", "SYX")
                 and int(page.shaped[1]) == 1
                 and len(planned) in (2, 3)
@@ -256,6 +259,7 @@ def open_lazy(path: str | Path) -> LazyImage:
                     planned = planned[:2]
                 if np.dtype(page.dtype).kind not in "biuf":
                     raise InputFileError(p, f"unsupported pixel type {page.dtype}")
+                guards.check_lazy_strips(p, page, planned, images.MAX_PIXELS)
                 img = _TiffPageImage(p, tif, page, planned)
                 if 0 in img.shape:
                     raise InputFileError(p, f"image is empty or has an unusable shape {img.shape}")

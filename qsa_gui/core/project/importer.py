@@ -81,8 +81,10 @@ class ImportMixin:
         suffix = image_suffix(src, qio.SUPPORTED_SUFFIXES)
         if suffix is None:
             return f"unsupported file type (supported: {', '.join(sorted(qio.SUPPORTED_SUFFIXES))})"
-        if not src.is_file():
-            return "no such file"
+        try:  # by stat alone: a FIFO must not block, /dev/zero must not be hashed forever
+            qio.check_regular_file(src)
+        except InputFileError as e:
+            return "no such file" if e.reason == "file not found" else e.reason
         try:
             digest = file_sha256(src)
         except OSError as e:
