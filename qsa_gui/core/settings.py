@@ -60,6 +60,8 @@ class Settings:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def updated(self, **changes: Any) -> Settings:
+        """Only the changes that are not None (unset form fields); to set a field *to* None (float
+        bits, automatic device) use :func:`dataclasses.replace`."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def train_config(self) -> TrainConfig:

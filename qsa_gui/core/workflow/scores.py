@@ -44,6 +44,7 @@ def strategy_scores_job(
     from qsa_gui.core.model.segmenter import train_segmenter
 
     needs = get_strategy(strategy).needs
+    settings.check_device()  # a missing CUDA device: a clear error now, not torch's mid-job
     if needs == "none":
         raise ValueError(f"strategy {strategy!r} needs no trained scores; select it on the pool directly")
     if needs == "mc_dropout":
