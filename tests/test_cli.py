@@ -361,3 +361,18 @@ def test_ctrl_c_after_the_commit_reports_that_the_job_finished(capsys):
         _drive(cancelled_job, quiet=True)
     assert committed == [True]
     signal.signal(signal.SIGINT, previous)
+
+
+def test_bad_settings_in_project_json_exit_2_naming_the_field(tmp_path, capsys):
+    proj = tmp_path / "p"
+    assert main(["init", str(proj)]) == 0
+    manifest = json.loads((proj / "project.json").read_text())
+    manifest["settings"]["lr"] = "fast"
+    (proj / "project.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    assert main(["train", str(proj), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "settings.lr must be a positive number, got 'fast'" in err
+    assert main(["init", str(tmp_path / "q")]) == 0
+    assert main(["train", str(tmp_path / "q"), "-q", "--device", "gpu"]) == 2
+    assert "settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps'" in capsys.readouterr().err
