@@ -115,3 +115,20 @@ def test_a_registered_strategy_is_selectable_and_listed(monkeypatch):
     assert [x.image_id for x in select("least_uncertain", s, 2)] == ["b", "c"]
     with pytest.raises(ValueError, match="unknown needs"):
         strategies.register_strategy(strategies.Strategy("bad", "x", "gpu", least.choose))  # type: ignore[arg-type]
+
+
+def test_cached_scores_are_keyed_by_what_the_strategy_trains(monkeypatch):
+    from dataclasses import replace
+
+    from qsa_gui.core.active import strategies
+    from qsa_gui.core.settings import Settings
+    from qsa_gui.core.workflow.suggest import ensemble_key
+
+    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    strategies.register_strategy(replace(strategies.get_strategy("sa"), name="float_picks"))
+    keys = {
+        name: ensemble_key(None, Settings(), [], name) for name in ("qsa", "uncertainty", "sa", "float_picks")
+    }
+    assert keys["qsa"] == keys["uncertainty"] and keys["qsa"].startswith("ens-")
+    assert keys["float_picks"] == keys["sa"] and keys["sa"].startswith("float-")  # never the quantized cache
+    assert ensemble_key(None, Settings(), [], "mc_dropout").startswith("mc-")
