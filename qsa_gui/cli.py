@@ -1,23 +1,32 @@
 """`qsa`: the command-line shell over the core jobs, with a terminal progress bar.
 
-Bad input exits with status 2 and one line on stderr; Ctrl-C cancels the running job, which
-leaves the project as it was before the job started.
+Bad input exits with status 2 and one line on stderr; Ctrl-C cancels the running job at its next
+safe point, which leaves the project as it was before the job started (a second Ctrl-C quits at
+once, status 130). A closed output pipe (``qsa status p | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .core.errors import Cancelled, QSAError
-from .core.jobs import CancelToken, EtaEstimator, Job, Progress, run_job
+from .cli_tools import bits_arg as _bits_arg
+from .cli_tools import drive as _drive_job
+from .cli_tools import find_image as _find_image
+from .cli_tools import int_at_least as _int_at_least
+from .cli_tools import json_safe as _json_safe
+from .cli_tools import quit_now as _quit_now
+from .cli_tools import run_command as _run_command
+from .core.errors import InputFileError, QSAError
+from .core.jobs import CancelToken, EtaEstimator, Job, Progress
 
 
 class TerminalProgress:
@@ -63,19 +72,6 @@ class TerminalProgress:
             self.stream.flush()
 
 
-def _drive(job_factory: Callable[[CancelToken], Job[Any]], quiet: bool = False) -> Any:
-    cancel = CancelToken()
-    bar = None if quiet else TerminalProgress()
-    try:
-        return run_job(job_factory(cancel), bar)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        raise Cancelled("cancelled with Ctrl-C; nothing was changed") from None
-    finally:
-        if bar is not None:
-            bar.close()
-
-
 def _open(path: str, *, read_only: bool = False):
     from qsa_gui.core.project.store import Project
 
@@ -83,6 +79,7 @@ def _open(path: str, *, read_only: bool = False):
 
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The knobs given on the command line; ``float`` bits become ``None`` (kept: float weights)."""
     keys = ("preset", "strategy", "k", "ensemble_size", "iterations", "seed", "device")
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     for name in ("ensemble_bits", "seg_bits"):
@@ -92,12 +89,23 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _with_overrides(settings, args: argparse.Namespace):
+    """``dataclasses.replace``, not ``Settings.updated``: that drops ``None``, i.e. float bits."""
+    from dataclasses import replace
+
+    return replace(settings, **_settings_overrides(args))
+
+
+def _drive(job_factory: Callable[[CancelToken], Job[Any]], quiet: bool = False) -> Any:
+    return _drive_job(job_factory, None if quiet else TerminalProgress())
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from qsa_gui.core.project.store import Project
 
     from .core.settings import Settings
 
-    settings = Settings().updated(**_settings_overrides(args))
+    settings = _with_overrides(Settings(), args)
     project = Project.create(args.project, name=args.name, settings=settings.to_dict())
     project.close()
     print(f"created project {project.folder}")
@@ -115,7 +123,11 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if is_image(f)))
+            found = sorted(f for f in p.iterdir() if is_image(f))
+            if not found:
+                kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                raise InputFileError(p, f"no images found in this folder (supported: {kinds})")
+            out.extend(found)
         else:
             out.append(p)
     return out
@@ -238,25 +250,19 @@ def cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_image(project, key: str):
-    """By id, else by file name or stem; two images of that name (g1.png, g1.tif) is an error."""
-    by_id = [r for r in project.images if r.id == key]
-    hits = by_id or [r for r in project.images if key in (r.name, Path(r.name).stem)]
-    if len(hits) > 1:
-        shown = ", ".join(f"{r.id} ({r.name})" for r in hits)
-        raise QSAError(f"{key!r} names {len(hits)} images: {shown}; use the id")
-    if not hits:
-        raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
-    return hits[0]
-
-
 def cmd_suggest(args: argparse.Namespace) -> int:
     from qsa_gui.core.workflow.common import project_settings
     from qsa_gui.core.workflow.suggest import suggest_job
 
     project = _open(args.project)
     with project:
-        settings = project_settings(project).updated(**_settings_overrides(args))
+        if not any(r.split == "pool" for r in project.images):
+            raise QSAError(
+                f"project {project.folder} has no images to suggest from; import some first with "
+                f"`qsa import {args.project} IMAGES_OR_FOLDER`"
+            )
+        settings = _with_overrides(project_settings(project), args)
+        settings.check_device()
         result = _drive(lambda c: suggest_job(project, settings, c), args.quiet)
         rnd = result.round
         note = " (scores reused: labels unchanged)" if result.reused_scores else ""
@@ -276,7 +282,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     project = _open(args.project)
     with project:
-        settings = project_settings(project).updated(**_settings_overrides(args))
+        settings = _with_overrides(project_settings(project), args)
+        settings.check_device()
         result = _drive(lambda c: retrain_job(project, settings, c, start_from=args.start_from), args.quiet)
         v = result.version
         m = {k: round(x, 4) for k, x in v.metrics.items() if isinstance(x, float)}
@@ -295,7 +302,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
     project = _open(args.project)
     with project:
         ids = [_find_image(project, k).id for k in args.images] if args.images else None
-        out = _drive(lambda c: segment_job(project, ids, project_settings(project), c), args.quiet)
+        settings = project_settings(project)
+        settings.check_device()
+        out = _drive(lambda c: segment_job(project, ids, settings, c), args.quiet)
         for image_id, labels in out.items():
             print(f"{image_id}: {int(labels.max())} glands")
     return 0
@@ -307,10 +316,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     project = _open(args.project)
     with project:
-        metrics = _drive(
-            lambda c: evaluate_job(project, args.split, project_settings(project), c), args.quiet
+        settings = project_settings(project)
+        settings.check_device()
+        metrics = _drive(lambda c: evaluate_job(project, args.split, settings, c), args.quiet)
+    print(json.dumps(_json_safe(metrics), indent=2, allow_nan=False))
+    odd = sorted(k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v))
+    if odd:
+        print(
+            f"qsa: note: {', '.join(odd)} not finite (e.g. no gland found or none in the ground truth); "
+            "written as null",
+            file=sys.stderr,
         )
-    print(json.dumps(metrics, indent=2))
     return 0
 
 
@@ -448,16 +464,28 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
+    from .core.active import strategies as registry
+    from .core.model.fcn import PRESETS
+    from .core.quant.inq import MAX_BITS, MIN_BITS
+
+    presets = sorted(PRESETS)
+    preset_help = f"model width preset: {', '.join(presets)}"
+    strategy_help = "; ".join(f"{s}: {registry.get_strategy(s).description}" for s in registry.STRATEGIES)
+    bits_help = f"INQ bits ({MIN_BITS}..{MAX_BITS}) of the %s, or 'float' for float weights"
+
     def knobs(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--preset", choices=["tiny", "compact", "small", "paper"], help="model width preset")
+        sp.add_argument("--preset", choices=presets, help=preset_help)
         sp.add_argument(
-            "--ensemble-bits", dest="ensemble_bits", help="INQ bits of the suggestive FCNs, or 'float'"
+            "--ensemble-bits", dest="ensemble_bits", type=_bits_arg, help=bits_help % "suggestive FCNs"
         )
-        sp.add_argument("--seg-bits", dest="seg_bits", help="INQ bits of the segmentation FCN, or 'float'")
+        sp.add_argument("--seg-bits", dest="seg_bits", type=_bits_arg, help=bits_help % "segmentation FCN")
         sp.add_argument(
-            "--ensemble-size", dest="ensemble_size", type=int, help="number of suggestive FCNs (K)"
+            "--ensemble-size",
+            dest="ensemble_size",
+            type=_int_at_least(1),
+            help="number of suggestive FCNs (K)",
         )
-        sp.add_argument("--iterations", type=int, help="training iterations per model")
+        sp.add_argument("--iterations", type=_int_at_least(0), help="training iterations per model")
         sp.add_argument("--seed", type=int)
         sp.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -466,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("project")
     sp.add_argument("--name")
     knobs(sp)
-    sp.add_argument("--strategy", choices=["qsa", "sa", "uncertainty", "mc_dropout", "random"])
+    sp.add_argument("--strategy", choices=registry.STRATEGIES, help=strategy_help)
 
     sp = add("import", cmd_import, "import images (files or folders; TIFF/OME-TIFF, PNG, JPEG, BMP)")
     sp.add_argument("project")
@@ -501,8 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("suggest", cmd_suggest, "train the suggestive ensemble and pick the images to label next")
     sp.add_argument("project")
-    sp.add_argument("--strategy", choices=["qsa", "sa", "uncertainty", "mc_dropout", "random"])
-    sp.add_argument("-k", type=int, help="how many images to suggest (default: 10%% of the pool)")
+    sp.add_argument("--strategy", choices=registry.STRATEGIES, help=strategy_help)
+    sp.add_argument(
+        "-k", type=_int_at_least(1), help="how many images to suggest, at least 1 (default: 10%% of the pool)"
+    )
     knobs(sp)
 
     sp = add("train", cmd_train, "retrain the segmentation FCN on all labels (kept out if it is worse)")
@@ -530,7 +560,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
     sp.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")
     sp.add_argument("--seed", type=int)
-    sp.add_argument("--strategies", help="comma-separated, e.g. qsa,random,uncertainty,mc_dropout,sa")
+    sp.add_argument(
+        "--strategies",
+        help=f"comma-separated, from {','.join(s for s in registry.STRATEGIES if s != 'diverse')}",
+    )
     sp.add_argument("--json", help="also write the table rows as JSON here")
     sp.add_argument(
         "--write-project", metavar="FOLDER", help="instead: write a demo project folder to open in the GUI"
@@ -539,7 +572,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("glas", cmd_glas, "reproduce the paper's GlaS table from a GlaS challenge folder (GPU advised)")
     sp.add_argument("folder", help="folder with train_N.bmp, train_N_anno.bmp, testA_*, testB_*, Grade.csv")
-    sp.add_argument("--preset", default="paper", choices=["tiny", "compact", "small", "paper"])
+    sp.add_argument("--preset", default="paper", choices=presets, help=preset_help)
     sp.add_argument("--strategies", default="qsa,full", help="e.g. qsa,random,full (full = 100%% reference)")
     sp.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5")
     sp.add_argument("--iterations", type=int, default=4000)
@@ -551,12 +584,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json")
     sp.add_argument("-q", "--quiet", action="store_true")
     return p
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message on one line (library messages sometimes span several)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 2000 else text[:1997] + "..."
 
 
 def _tolerant_streams() -> None:
@@ -573,34 +600,15 @@ def _tolerant_streams() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit 0 ok, 2 bad input / file / project problem (one line on stderr),
     130 cancelled, 1 an internal error (one line too; QSA_DEBUG=1 shows the traceback)."""
-    _tolerant_streams()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from .core.runtime import configure_threads
-
-    configure_threads()
-    try:
-        return int(args.func(args) or 0)
-    except (Cancelled, KeyboardInterrupt) as exc:
-        text = _one_line(exc) if isinstance(exc, Cancelled) else "cancelled with Ctrl-C"
-        print(f"qsa: {text}", file=sys.stderr)
+    try:  # everything, imports and parsing included, inside the Ctrl-C handler
+        _tolerant_streams()
+        args = build_parser().parse_args(argv)
+        return _run_command(args.func, args)
+    except KeyboardInterrupt:
+        # Outside a job (start-up, imports, parsing, plain file work): nothing was committed by us.
+        signal.signal(signal.SIGINT, _quit_now)
+        print("qsa: cancelled with Ctrl-C", file=sys.stderr)
         return 130
-    except (QSAError, ValueError, OSError) as exc:
-        print(f"qsa: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print(
-            "qsa: error: out of memory (try a smaller tile size or a machine with more RAM)", file=sys.stderr
-        )
-        return 2
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
-        if os.environ.get("QSA_DEBUG"):
-            raise
-        print(
-            f"qsa: internal error: {type(exc).__name__}: {_one_line(exc)} (QSA_DEBUG=1 for details)",
-            file=sys.stderr,
-        )
-        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,22 +1,21 @@
 """The simulated annotation loop behind the demo and the label-efficiency benchmark."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
+from qsa_tests_conftest import TINY_SETTINGS
 
 from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.jobs import run_job
-from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.simulation import active_learning_job
 
-TINY = Settings(
-    preset="tiny",
-    ensemble_size=2,
+TINY = replace(
+    TINY_SETTINGS,
     iterations=4,
     ensemble_iterations=2,
     finetune_iterations=2,
     inq_iterations=1,
-    batch_size=2,
     patch_size=32,
     tile=64,
 )

@@ -67,3 +67,45 @@ def test_scoring_gives_uncertainty_and_descriptor_per_image():
 def test_needs_labels():
     with pytest.raises(ValueError):
         run_job(train_ensemble([], [], CFG))
+
+
+def _on_grid(model) -> bool:
+    return all(
+        torch.all(torch.log2(p.detach()[p.detach() != 0].abs()) % 1 == 0)
+        for _, p in quantizable_parameters(model)
+    )
+
+
+def test_scores_job_trains_what_the_registered_strategy_needs(monkeypatch):
+    from dataclasses import replace
+
+    from qsa_tests_conftest import TINY_SETTINGS
+
+    from qsa_gui.core.active import strategies
+    from qsa_gui.core.workflow.scores import strategy_scores_job
+
+    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    sa = strategies.get_strategy("sa")
+    strategies.register_strategy(replace(sa, name="float_picks"))  # a new name, float members
+    images, labels = _discs(4, seed=2)
+    settings = replace(
+        TINY_SETTINGS, iterations=2, inq_iterations=1, patch_size=32, tile=64, overlap=8, device="cpu"
+    )
+
+    def run(name):
+        job = strategy_scores_job(
+            name, settings, images[:2], labels[:2], ["c", "d"], lambda i: images[2 + "cd".index(i)], seed=0
+        )
+        return run_job(job)
+
+    scores, models = run("float_picks")
+    assert scores.ids == ["c", "d"] and len(models) == 2 and not any(_on_grid(m) for m in models)
+    scores, models = run("qsa")
+    assert len(models) == 2 and all(_on_grid(m) for m in models)
+    with pytest.raises(ValueError, match="needs no trained scores"):
+        run("random")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device"):
+        run_job(
+            strategy_scores_job("qsa", replace(settings, device="cuda"), images, labels, [], None, seed=0)
+        )

@@ -65,3 +65,70 @@ def test_appearance_descriptor_separates_different_images():
     assert a.sum() == pytest.approx(1.0)
     cos = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
     assert cos < 0.5
+
+
+def test_strategies_are_registered_records_with_unchanged_seeded_picks():
+    from qsa_gui.core.active import strategies
+
+    assert strategies.STRATEGIES == ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
+    needs = {name: strategies.get_strategy(name).needs for name in strategies.STRATEGIES}
+    assert needs == {
+        "qsa": "quantized_ensemble",
+        "sa": "float_ensemble",
+        "uncertainty": "quantized_ensemble",
+        "mc_dropout": "mc_dropout",
+        "random": "none",
+        "diverse": "none",
+    }
+    assert all(strategies.get_strategy(n).description for n in strategies.STRATEGIES)
+    with pytest.raises(ValueError, match="unknown strategy 'nope'; choose one of qsa, sa"):
+        strategies.get_strategy("nope")
+    # pinned from the if-chain implementation this registry replaced (same seed, same picks)
+    rng = np.random.default_rng(3)
+    s = PoolScores([f"img_{i}" for i in range(12)], rng.random(12), rng.random((12, 6)))
+    picks = {st: [x.image_id for x in select(st, s, 4, seed=7)] for st in strategies.STRATEGIES}
+    assert picks == {
+        "qsa": ["img_5", "img_2", "img_11", "img_6"],
+        "sa": ["img_5", "img_2", "img_11", "img_6"],
+        "uncertainty": ["img_2", "img_8", "img_3", "img_11"],
+        "mc_dropout": ["img_2", "img_8", "img_3", "img_11"],
+        "random": ["img_8", "img_6", "img_10", "img_7"],
+        "diverse": ["img_0", "img_5", "img_4", "img_7"],
+    }
+    assert [x.image_id for x in select("qsa", s, 3, k_top=5)] == ["img_2", "img_6", "img_8"]
+
+
+def test_a_registered_strategy_is_selectable_and_listed(monkeypatch):
+    from qsa_gui.core.active import strategies
+
+    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    monkeypatch.setattr(strategies, "STRATEGIES", strategies.STRATEGIES)
+    least = strategies.Strategy(
+        "least_uncertain",
+        "the most certain images",
+        "quantized_ensemble",
+        lambda s, k, top, seed: list(np.argsort(s.uncertainty, kind="stable")[:k]),
+    )
+    strategies.register_strategy(least)
+    assert strategies.STRATEGIES[-1] == "least_uncertain"
+    s = PoolScores(["a", "b", "c"], np.array([0.9, 0.1, 0.5]), np.eye(3))
+    assert [x.image_id for x in select("least_uncertain", s, 2)] == ["b", "c"]
+    with pytest.raises(ValueError, match="unknown needs"):
+        strategies.register_strategy(strategies.Strategy("bad", "x", "gpu", least.choose))  # type: ignore[arg-type]
+
+
+def test_cached_scores_are_keyed_by_what_the_strategy_trains(monkeypatch):
+    from dataclasses import replace
+
+    from qsa_gui.core.active import strategies
+    from qsa_gui.core.settings import Settings
+    from qsa_gui.core.workflow.suggest import ensemble_key
+
+    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    strategies.register_strategy(replace(strategies.get_strategy("sa"), name="float_picks"))
+    keys = {
+        name: ensemble_key(None, Settings(), [], name) for name in ("qsa", "uncertainty", "sa", "float_picks")
+    }
+    assert keys["qsa"] == keys["uncertainty"] and keys["qsa"].startswith("ens-")
+    assert keys["float_picks"] == keys["sa"] and keys["sa"].startswith("float-")  # never the quantized cache
+    assert ensemble_key(None, Settings(), [], "mc_dropout").startswith("mc-")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qsa_tests_conftest import TINY_SETTINGS
 
 from qsa_gui.core.data.images import write_image, write_labels
 from qsa_gui.core.data.synth import generate_dataset
@@ -16,17 +17,7 @@ from qsa_gui.core.workflow.predict import evaluate_job, segment_job
 from qsa_gui.core.workflow.retrain import retrain_job
 from qsa_gui.core.workflow.suggest import suggest_job
 
-TINY = Settings(
-    preset="tiny",
-    ensemble_size=2,
-    iterations=40,
-    ensemble_iterations=10,
-    inq_iterations=3,
-    batch_size=2,
-    patch_size=64,
-    tile=128,
-    seed=1,
-)
+TINY = TINY_SETTINGS.updated(iterations=40, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from numbers import Real
+from typing import Any, TypeVar
 
 from qsa_gui.core.active.ensemble import EnsembleConfig
-from qsa_gui.core.active.strategies import STRATEGIES
+from qsa_gui.core.active.strategies import get_strategy
 from qsa_gui.core.model.fcn import preset_config
-from qsa_gui.core.model.segmenter import SegmenterConfig
+from qsa_gui.core.model.segmenter import ModelSetConfig, SegmenterConfig
 from qsa_gui.core.model.training import TrainConfig
+from qsa_gui.core.quant.inq import check_bits
+
+C = TypeVar("C", bound=ModelSetConfig)
 
 
 @dataclass(frozen=True)
@@ -39,17 +44,11 @@ class Settings:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        preset_config(self.preset)  # raises ValueError naming the presets
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        for name in ("ensemble_bits", "seg_bits"):
-            bits = getattr(self, name)
-            if bits is not None and not 2 <= bits <= 8:
-                raise ValueError(f"{name} must be between 2 and 8, or None for float weights")
-        if self.ensemble_size < 1 or self.seg_models < 1:
-            raise ValueError("ensemble_size and seg_models must be at least 1")
-        if not 0 < self.suggest_fraction <= 1:
-            raise ValueError("suggest_fraction must be in (0, 1]")
+        _validate(self)
+
+    def check_device(self) -> None:
+        """Refuse a CUDA/MPS device this machine lacks, before a job starts (a clear ValueError)."""
+        check_device_available(self.device)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +60,8 @@ class Settings:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def updated(self, **changes: Any) -> Settings:
+        """Only the changes that are not None (unset form fields); to set a field *to* None (float
+        bits, automatic device) use :func:`dataclasses.replace`."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def train_config(self) -> TrainConfig:
@@ -80,25 +81,89 @@ class Settings:
             return max(1, min(base, round(base * self.finetune_iterations / self.iterations)))
         return base
 
+    def _model_set(self, cls: type[C], n_models: int, bits: int | None, iterations: int, **extra: Any) -> C:
+        """The shared part of both model sets (see :class:`ModelSetConfig`)."""
+        train = replace(self.train_config(), iterations=iterations)
+        return cls(n_models=n_models, preset=self.preset, bits=bits, train=train, seed=self.seed, **extra)
+
     def ensemble_config(self, *, float_weights: bool = False, warm: bool = False) -> EnsembleConfig:
         """``warm``: the members start from an earlier round's members (fewer iterations)."""
         iterations = self._iterations(self.ensemble_iterations or self.iterations, warm)
-        return EnsembleConfig(
-            n_models=self.ensemble_size,
-            preset=self.preset,
-            bits=None if float_weights else self.ensemble_bits,
-            train=replace(self.train_config(), iterations=iterations),
-            seed=self.seed,
-        )
+        bits = None if float_weights else self.ensemble_bits
+        return self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
 
     def segmenter_config(self, *, warm: bool = False) -> SegmenterConfig:
         """``warm``: fine-tuning an earlier model (``finetune_iterations``)."""
-        return SegmenterConfig(
-            n_models=self.seg_models,
-            preset=self.preset,
-            bits=self.seg_bits,
-            train=replace(self.train_config(), iterations=self._iterations(self.iterations, warm)),
-            seed=self.seed,
-            tile=self.tile,
-            overlap=self.overlap,
+        iterations = self._iterations(self.iterations, warm)
+        return self._model_set(
+            SegmenterConfig, self.seg_models, self.seg_bits, iterations, tile=self.tile, overlap=self.overlap
         )
+
+
+_DEVICE = re.compile(r"cpu|cuda|cuda:\d+|mps")
+# field -> smallest allowed value; "?" after the name: None is allowed too
+_INTS = {
+    "ensemble_size": 1,
+    "seg_models": 1,
+    "iterations": 0,
+    "ensemble_iterations?": 0,
+    "finetune_iterations?": 0,
+    "inq_iterations": 0,
+    "batch_size": 1,
+    "patch_size": 1,
+    "tile": 1,
+    "overlap": 0,
+    "k?": 1,
+    "k_top?": 1,
+    "mc_samples": 1,
+    "seed": 0,
+}
+
+
+def _validate(s: Settings) -> None:
+    """Every field's type and range; the message names the field (project.json shows it as-is)."""
+    for key, low in _INTS.items():
+        name = key.rstrip("?")
+        value = getattr(s, name)
+        if value is None and key.endswith("?"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            what = "a positive integer" if low == 1 else "an integer >= 0"
+            none = " or None" if key.endswith("?") else ""
+            raise ValueError(f"settings.{name} must be {what}{none}, got {value!r}")
+    if s.overlap >= s.tile:
+        raise ValueError(f"settings.overlap must be smaller than settings.tile ({s.tile}), got {s.overlap}")
+    for name in ("ensemble_bits", "seg_bits"):
+        check_bits(getattr(s, name), f"settings.{name}", allow_float=True)
+    if isinstance(s.lr, bool) or not isinstance(s.lr, Real) or not 0 < s.lr < float("inf"):
+        raise ValueError(f"settings.lr must be a positive number, got {s.lr!r}")
+    f = s.suggest_fraction
+    if isinstance(f, bool) or not isinstance(f, Real) or not 0 < f <= 1:
+        raise ValueError(f"settings.suggest_fraction must be a number in (0, 1], got {f!r}")
+    for name, check in (("preset", preset_config), ("strategy", get_strategy)):
+        value = getattr(s, name)
+        if not isinstance(value, str):
+            raise ValueError(f"settings.{name} must be a string, got {value!r}")
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValueError(f"settings.{name}: {exc}") from None
+    if s.device is not None and not (isinstance(s.device, str) and _DEVICE.fullmatch(s.device)):
+        raise ValueError(f"settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {s.device!r}")
+
+
+def check_device_available(device: str | None) -> None:
+    """A requested accelerator must exist here; torch's own error would be an internal one."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ValueError(f"settings.device is {device!r} but this machine has no CUDA device; use 'cpu'")
+        index = int(device.partition(":")[2] or 0)
+        if index >= n:
+            raise ValueError(f"settings.device is {device!r} but this machine has {n} CUDA device(s)")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("settings.device is 'mps' but MPS is not available on this machine; use 'cpu'")

@@ -15,6 +15,8 @@ import pytest
 
 pytest.importorskip("napari")
 
+from qsa_tests_conftest import TINY_SETTINGS
+
 from qsa_gui._qt.assistant import AssistantWidget, display_record, history_rows  # noqa: E402
 from qsa_gui._qt.gallery import RANK_ROLE, STATUS_ROLE  # noqa: E402
 from qsa_gui._qt.heartbeat import EventLoopMonitor  # noqa: E402
@@ -24,20 +26,10 @@ from qsa_gui.core.data.images import read_labels, write_image  # noqa: E402
 from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.project.store import ImageRecord, Project  # noqa: E402
-from qsa_gui.core.settings import Settings  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 from qsa_gui.core.workflow.heatmap import uncertainty_from_probability  # noqa: E402
 
-TINY = Settings(
-    preset="tiny",
-    ensemble_size=2,
-    iterations=15,
-    ensemble_iterations=10,
-    inq_iterations=3,
-    batch_size=2,
-    patch_size=64,
-    tile=128,
-)
+TINY = TINY_SETTINGS
 JOB_TIMEOUT_MS = 120_000
 N_IMAGES, SIZE = 8, 128
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 
 pytest.importorskip("napari")
 
+from qsa_tests_conftest import TINY_SETTINGS  # noqa: E402
 from qtpy.QtCore import QSettings, Qt  # noqa: E402
 from qtpy.QtGui import QKeySequence  # noqa: E402
 
@@ -30,21 +32,11 @@ from qsa_gui.app.recent import (  # noqa: E402
 )
 from qsa_gui.app.window import MainWindow  # noqa: E402
 from qsa_gui.core.project.store import STATUS_LABELLED, Project  # noqa: E402
-from qsa_gui.core.settings import Settings  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 
 #: Jobs in these tests must be tiny: 2 cores shared by the whole suite.
-TINY = Settings(
-    preset="tiny",
-    ensemble_size=2,
-    iterations=8,
-    ensemble_iterations=6,
-    inq_iterations=2,
-    batch_size=2,
-    patch_size=64,
-    tile=128,
-    seg_bits=None,
-    ensemble_bits=None,
+TINY = replace(
+    TINY_SETTINGS, iterations=8, ensemble_iterations=6, inq_iterations=2, seg_bits=None, ensemble_bits=None
 )
 
 

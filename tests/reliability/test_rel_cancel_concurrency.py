@@ -9,10 +9,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from qsa_tests_conftest import TINY_SETTINGS
 from rel_helpers import labels_for, make_project
 
 from qsa_gui.core.data import images as qio
@@ -22,18 +24,15 @@ from qsa_gui.core.errors import Cancelled, ProjectError
 from qsa_gui.core.jobs import CancelToken, run_job
 from qsa_gui.core.model.segmenter import Segmenter
 from qsa_gui.core.project.store import Project
-from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.predict import segment_job
 from qsa_gui.core.workflow.retrain import retrain_job
 from qsa_gui.core.workflow.suggest import suggest_job
 
-FAST = Settings(
-    preset="tiny",
-    ensemble_size=2,
+FAST = replace(
+    TINY_SETTINGS,
     iterations=6,
     ensemble_iterations=4,
     inq_iterations=2,
-    batch_size=2,
     patch_size=32,
     tile=64,
     overlap=8,

@@ -10,29 +10,23 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qsa_gui.core.active.selection import bootstrap_indices
-from qsa_gui.core.model.fcn import SAFCN, FCNConfig, preset_config
+from qsa_gui.core.model.fcn import SAFCN
+from qsa_gui.core.model.segmenter import ModelSetConfig
 from qsa_gui.core.model.training import TrainConfig, train_fcn
 
 from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
 
 
 @dataclass(frozen=True)
-class EnsembleConfig:
-    """How the K suggestive FCNs are built and trained."""
+class EnsembleConfig(ModelSetConfig):
+    """How the K suggestive FCNs are built and trained (the shared fields, K = 5 by default)."""
 
     n_models: int = 5
-    preset: str = "small"
-    bits: int | None = 7
-    train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
-
-    def fcn_config(self) -> FCNConfig:
-        return preset_config(self.preset)
 
 
 def _member_train_config(config: EnsembleConfig, member: int, device: str | None) -> TrainConfig:

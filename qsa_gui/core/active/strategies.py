@@ -8,23 +8,118 @@
 - ``random``: ``k`` images uniformly at random (seeded).
 - ``diverse`` (cold start, nothing labelled yet): greedy max-cover on colour/texture statistics.
 
-The CLI's choices and the GUI's menus are built from :data:`STRATEGIES`, so a new strategy is
-one registry entry.
+Each is a :class:`Strategy` record in one registry (MONAI Label style): the CLI's choices, the
+GUI's menus and the scoring job's dispatch all read it, so a new strategy is one
+:func:`register_strategy` call.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from qsa_gui.core.active.selection import greedy_max_cover
 
-if TYPE_CHECKING:  # settings imports STRATEGIES from here
-    pass
 from .scoring import PoolScores, Suggestion, _representativeness
 
-STRATEGIES = ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
+Needs = Literal["quantized_ensemble", "float_ensemble", "mc_dropout", "none"]
+# chooser(scores, k, k_top, seed) -> indices into scores.ids, best first; 1 <= k <= len(scores.ids)
+Chooser = Callable[[PoolScores, int, "int | None", int], list[int]]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One selection strategy: what it is called, what it needs scored, and how it picks.
+
+    ``needs`` tells the scoring job what to train: the quantized (``quantized_ensemble``) or float
+    (``float_ensemble``) suggestive ensemble, one network sampled with dropout (``mc_dropout``),
+    or nothing (``none``: the pool's descriptors alone, or no scores at all).
+    """
+
+    name: str
+    description: str
+    needs: Needs
+    choose: Chooser
+
+
+_REGISTRY: dict[str, Strategy] = {}
+STRATEGIES: tuple[str, ...] = ()
+
+
+def register_strategy(strategy: Strategy) -> Strategy:
+    """Add (or replace) a strategy; :data:`STRATEGIES` follows in registration order."""
+    global STRATEGIES
+    if strategy.needs not in ("quantized_ensemble", "float_ensemble", "mc_dropout", "none"):
+        raise ValueError(f"strategy {strategy.name!r}: unknown needs {strategy.needs!r}")
+    _REGISTRY[strategy.name] = strategy
+    STRATEGIES = tuple(_REGISTRY)
+    return strategy
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name``, with a clear error naming the choices."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+
+
+def _uncertain(scores: PoolScores) -> np.ndarray:
+    return np.argsort(-scores.uncertainty, kind="stable")
+
+
+def _suggestive(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    n = len(scores.ids)
+    k_top = min(n, max(k, k_top if k_top is not None else 2 * k))
+    candidates = _uncertain(scores)[:k_top]
+    picked = greedy_max_cover(scores.descriptors[candidates], scores.descriptors, k)
+    return [int(candidates[j]) for j in picked]
+
+
+def _most_uncertain(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    return [int(i) for i in _uncertain(scores)[:k]]
+
+
+def _diverse(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    return [int(i) for i in greedy_max_cover(scores.descriptors, scores.descriptors, k)]
+
+
+def _random(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    return [int(i) for i in rng.choice(len(scores.ids), size=k, replace=False)]
+
+
+register_strategy(
+    Strategy(
+        "qsa",
+        "quantized ensemble: most uncertain, then most representative",
+        "quantized_ensemble",
+        _suggestive,
+    )
+)
+register_strategy(
+    Strategy("sa", "float ensemble: most uncertain, then most representative", "float_ensemble", _suggestive)
+)
+register_strategy(
+    Strategy(
+        "uncertainty", "quantized ensemble: the most uncertain images", "quantized_ensemble", _most_uncertain
+    )
+)
+register_strategy(
+    Strategy(
+        "mc_dropout",
+        "one network sampled with dropout: highest predictive entropy",
+        "mc_dropout",
+        _most_uncertain,
+    )
+)
+register_strategy(Strategy("random", "uniformly at random (seeded)", "none", _random))
+register_strategy(
+    Strategy("diverse", "cold start: the most varied images by colour and texture", "none", _diverse)
+)
 
 
 def select(
@@ -36,27 +131,13 @@ def select(
     seed: int = 0,
 ) -> list[Suggestion]:
     """Choose ``k`` images of ``scores.ids`` by ``strategy``; ranked, best first."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    n = len(scores.ids)
-    k = max(0, min(k, n))
+    record = get_strategy(strategy)
+    k = max(0, min(k, len(scores.ids)))
     if k == 0:
         return []
     unc = scores.uncertainty
     rep = _representativeness(scores.descriptors, scores.descriptors)
-    order_unc = np.argsort(-unc, kind="stable")
-    if strategy in ("qsa", "sa"):
-        k_top = min(n, max(k, k_top if k_top is not None else 2 * k))
-        candidates = order_unc[:k_top]
-        picked = greedy_max_cover(scores.descriptors[candidates], scores.descriptors, k)
-        chosen = [int(candidates[j]) for j in picked]
-    elif strategy in ("uncertainty", "mc_dropout"):
-        chosen = [int(i) for i in order_unc[:k]]
-    elif strategy == "diverse":
-        chosen = [int(i) for i in greedy_max_cover(scores.descriptors, scores.descriptors, k)]
-    else:  # random
-        rng = np.random.default_rng(seed)
-        chosen = [int(i) for i in rng.choice(n, size=k, replace=False)]
+    chosen = record.choose(scores, k, k_top, seed)
     return [
         Suggestion(scores.ids[i], rank + 1, float(unc[i]), float(rep[i])) for rank, i in enumerate(chosen)
     ]

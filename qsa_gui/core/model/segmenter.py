@@ -26,19 +26,26 @@ from ..jobs import CancelToken, Job, Progress, check, sub_job
 
 
 @dataclass(frozen=True)
-class SegmenterConfig:
-    """How the segmentation FCN(s) are built and trained."""
+class ModelSetConfig:
+    """A set of FCNs built and trained alike: the fields the suggestive ensemble
+    (:class:`~qsa_gui.core.active.ensemble.EnsembleConfig`) and the segmenter share."""
 
     n_models: int = 1
     preset: str = "small"
-    bits: int | None = 7
+    bits: int | None = 7  # INQ bits of every member; None: float weights
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
-    tile: int = 256
-    overlap: int = 32
 
     def fcn_config(self) -> FCNConfig:
         return preset_config(self.preset)
+
+
+@dataclass(frozen=True)
+class SegmenterConfig(ModelSetConfig):
+    """How the segmentation FCN(s) are built and trained, plus how they tile large images."""
+
+    tile: int = 256
+    overlap: int = 32
 
 
 @dataclass

@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from qsa_gui.core.model.fcn import SAFCN, pick_device
+from qsa_gui.core.quant.inq import check_bits
 
 from ..jobs import CancelToken, Job, Progress, check
 
@@ -90,10 +91,7 @@ class TrainConfig:
             raise ValueError("TrainConfig: weight_decay and loss weights must be >= 0")
         if not 0.0 <= self.foreground_fraction <= 1.0 or not 0.0 < self.final_lr_fraction <= 1.0:
             raise ValueError("TrainConfig: foreground_fraction in [0,1], final_lr_fraction in (0,1]")
-        if self.bits is not None and (isinstance(self.bits, bool) or not isinstance(self.bits, int)):
-            raise ValueError(f"TrainConfig.bits must be None or an integer, got {self.bits!r}")
-        if self.bits is not None and not 2 <= self.bits <= 16:
-            raise ValueError(f"TrainConfig.bits must be in [2, 16], got {self.bits}")
+        check_bits(self.bits, "TrainConfig.bits", allow_float=True)
         portions = tuple(float(p) for p in self.inq_portions)
         if (
             not portions

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 __all__ = [
     "MIN_BITS",
     "MAX_BITS",
+    "check_bits",
     "INQController",
     "inq_exponents",
     "inq_levels",
@@ -42,12 +43,27 @@ QUANTIZABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d,
 # --------------------------------------------------------------------------------------------
 
 
-def _check_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
-        raise ValueError(f"bits must be an integer in {MIN_BITS}..{MAX_BITS}, got {bits!r}")
-    if not MIN_BITS <= int(bits) <= MAX_BITS:
-        raise ValueError(f"bits must be in {MIN_BITS}..{MAX_BITS}, got {bits}")
+def check_bits(bits: object, name: str = "bits", *, allow_float: bool = False) -> int | None:
+    """The one bit-width check (settings, training, INQ, model files): an int in MIN..MAX bits.
+
+    ``allow_float``: ``None`` (float weights) is accepted too. ``name`` goes into the message.
+    """
+    if bits is None and allow_float:
+        return None
+    if (
+        isinstance(bits, bool)
+        or not isinstance(bits, (int, np.integer))
+        or not MIN_BITS <= int(bits) <= MAX_BITS
+    ):
+        alt = " (or None for float weights)" if allow_float else ""
+        raise ValueError(f"{name} must be an integer in {MIN_BITS}..{MAX_BITS}{alt}, got {bits!r}")
     return int(bits)
+
+
+def _check_bits(bits: int) -> int:
+    checked = check_bits(bits)
+    assert checked is not None
+    return checked
 
 
 def _powers_per_sign(bits: int) -> int:

@@ -35,14 +35,19 @@ def strategy_scores_job(
 ) -> Job[tuple[PoolScores, list[SAFCN] | None]]:
     """Train what ``strategy`` needs on the labelled images, then score the unlabelled pool.
 
-    ``qsa``/``sa``/``uncertainty``: the K-member ensemble (quantized unless ``sa``), warm-started
-    from ``init`` when given; ``mc_dropout``: one float FCN sampled with dropout. Returns the
+    Dispatches on the strategy's registered ``needs``: the K-member ensemble (quantized or float),
+    warm-started from ``init`` when given, or one float FCN sampled with dropout. Returns the
     scores and the ensemble members (for the next round's warm start; None for MC-dropout).
     """
     from qsa_gui.core.active.ensemble import train_ensemble
+    from qsa_gui.core.active.strategies import get_strategy
     from qsa_gui.core.model.segmenter import train_segmenter
 
-    if strategy == "mc_dropout":
+    needs = get_strategy(strategy).needs
+    settings.check_device()  # a missing CUDA device: a clear error now, not torch's mid-job
+    if needs == "none":
+        raise ValueError(f"strategy {strategy!r} needs no trained scores; select it on the pool directly")
+    if needs == "mc_dropout":
         single = replace(settings.segmenter_config(), n_models=1, bits=None)
         seg = yield from sub_job(
             train_segmenter(images, labels, single, cancel), 0.0, 0.6, stage_prefix="MC-dropout model: "
@@ -64,7 +69,7 @@ def strategy_scores_job(
         )
         return scores, None
     config = replace(
-        settings.ensemble_config(float_weights=strategy == "sa", warm=init is not None), seed=seed
+        settings.ensemble_config(float_weights=needs == "float_ensemble", warm=init is not None), seed=seed
     )
     models = yield from sub_job(
         train_ensemble(images, labels, config, cancel, init=init), 0.0, 0.75, stage_prefix="suggestive "

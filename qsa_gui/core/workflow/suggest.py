@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor, default_k
-from qsa_gui.core.active.strategies import select
+from qsa_gui.core.active.strategies import get_strategy, select
 from qsa_gui.core.project.store import Project, SuggestionRound
 from qsa_gui.core.workflow.scores import strategy_scores_job
 
@@ -41,7 +41,7 @@ def ensemble_key(project: Project, settings: Settings, labelled: Sequence[str], 
         for k, v in settings.to_dict().items()
         if k not in ("strategy", "k", "k_top", "suggest_fraction", "device")
     }
-    kind = "mc" if strategy == "mc_dropout" else ("float" if strategy == "sa" else "ens")
+    kind = {"mc_dropout": "mc", "float_ensemble": "float"}.get(get_strategy(strategy).needs, "ens")
     blob = json.dumps({"knobs": knobs, "kind": kind, "labels": _label_fingerprint(project, labelled)})
     return f"{kind}-{hashlib.sha1(blob.encode()).hexdigest()[:16]}"
 

@@ -1,0 +1,99 @@
+"""Settings validate every field (type and range) with a message naming it; one bit-width check."""
+
+from dataclasses import fields
+
+import pytest
+
+from qsa_gui.core.active.ensemble import EnsembleConfig
+from qsa_gui.core.model.segmenter import ModelSetConfig, SegmenterConfig
+from qsa_gui.core.model.training import TrainConfig
+from qsa_gui.core.quant.inq import check_bits
+from qsa_gui.core.settings import Settings, check_device_available
+
+BAD = {
+    "preset": ["huge", 3],
+    "ensemble_size": [0, 2.5, "5", True],
+    "ensemble_bits": [1, 9, 16, "7", 7.0],
+    "seg_models": [0, None],
+    "seg_bits": [9, "float"],
+    "iterations": [-1, "300", None],
+    "ensemble_iterations": [-5, 1.5],
+    "finetune_iterations": ["x"],
+    "inq_iterations": [-1, None],
+    "batch_size": [0, 2.0],
+    "patch_size": [0, "128"],
+    "lr": ["fast", 0, -1e-3, float("inf"), float("nan"), None, True],
+    "tile": [0, "256"],
+    "overlap": [-1, 256, "32"],
+    "strategy": ["best", None],
+    "suggest_fraction": [0, 1.5, "0.1", None],
+    "k": [0, -3, 2.0],
+    "k_top": [0],
+    "mc_samples": [0, None],
+    "seed": [-1, "0", 1.5],
+    "device": ["gpu", "cuda:", "cuda:x", "CPU", 0, ""],
+}
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(Settings)])
+def test_every_field_is_validated_with_its_name(name):
+    assert name in BAD, f"no bad values listed for settings.{name}"
+    for value in BAD[name]:
+        with pytest.raises(ValueError, match=rf"^settings\.{name}\b"):
+            Settings(**{name: value})
+
+
+def test_messages_say_what_is_wanted():
+    with pytest.raises(ValueError, match=r"settings.lr must be a positive number, got 'fast'"):
+        Settings(lr="fast")
+    with pytest.raises(ValueError, match=r"settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps'"):
+        Settings(device="gpu")
+
+
+def test_good_values_are_accepted():
+    for device in (None, "cpu", "cuda", "cuda:0", "cuda:12", "mps"):
+        assert Settings(device=device).device == device
+    s = Settings(ensemble_bits=None, seg_bits=2, k=1, k_top=3, lr=1, suggest_fraction=1, seed=0)
+    assert s.ensemble_config().bits is None and s.segmenter_config().bits == 2
+    assert Settings.from_dict(s.to_dict()) == s
+
+
+def test_one_bit_check_everywhere():
+    for bits in (1, 9, 16):
+        for build in (
+            lambda b: Settings(ensemble_bits=b),
+            lambda b: TrainConfig(bits=b),
+            lambda b: check_bits(b),
+        ):
+            with pytest.raises(ValueError, match=r"must be an integer in 2\.\.8"):
+                build(bits)
+    assert check_bits(None, allow_float=True) is None and check_bits(8) == 8
+    with pytest.raises(ValueError, match=r"bits must be an integer in 2\.\.8, got None"):
+        check_bits(None)
+
+
+def test_missing_accelerator_is_refused_clearly(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="settings.device is 'cuda' but this machine has no CUDA device"):
+        Settings(device="cuda").check_device()
+    with pytest.raises(ValueError, match="no CUDA device"):
+        check_device_available("cuda:1")
+    Settings(device="cpu").check_device()
+    Settings().check_device()
+
+
+def test_ensemble_and_segmenter_configs_share_one_base():
+    assert issubclass(EnsembleConfig, ModelSetConfig) and issubclass(SegmenterConfig, ModelSetConfig)
+    shared = [f.name for f in fields(ModelSetConfig)]
+    assert shared == ["n_models", "preset", "bits", "train", "seed"]
+    assert [f.name for f in fields(SegmenterConfig)] == shared + ["tile", "overlap"]
+    assert EnsembleConfig().n_models == 5 and SegmenterConfig().n_models == 1
+    s = Settings(
+        ensemble_size=3, seg_models=2, seed=4, tile=128, overlap=16, iterations=50, finetune_iterations=10
+    )
+    ens, seg = s.ensemble_config(warm=True), s.segmenter_config()
+    assert (ens.n_models, ens.seed, ens.train.iterations, ens.bits) == (3, 4, 10, 7)
+    assert (seg.n_models, seg.tile, seg.overlap, seg.train.iterations) == (2, 128, 16, 50)
+    assert s.ensemble_config(float_weights=True).bits is None
