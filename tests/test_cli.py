@@ -133,7 +133,7 @@ def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):
 
 
 def test_import_folder_takes_only_image_files(tmp_path, capsys):
-    from qsa_gui.cli import _expand
+    from qsa_gui.cli.common import expand_paths as _expand
     from qsa_gui.core.data.images import write_image
 
     src = tmp_path / "src"
@@ -333,7 +333,7 @@ def test_ctrl_c_after_the_commit_reports_that_the_job_finished(capsys):
     import os
     import signal
 
-    from qsa_gui.cli import _drive
+    from qsa_gui.cli.progress import run_with_progress as _drive
     from qsa_gui.core.errors import Cancelled
     from qsa_gui.core.jobs import Progress, check
 

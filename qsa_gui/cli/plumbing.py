@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .core.errors import Cancelled, QSAError
-from .core.jobs import CancelToken, Job, run_job
+from ..core.errors import Cancelled, QSAError
+from ..core.jobs import CancelToken, Job, run_job
 
 
 def quit_now(signum: int = 0, frame: object = None) -> None:
@@ -130,7 +130,7 @@ def one_line(exc: BaseException) -> str:
 def run_command(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Run a command and map what it raises to the exit contract (2 input, 130 cancelled, 1 bug)."""
     try:
-        from .core.runtime import configure_threads
+        from ..core.runtime import configure_threads
 
         configure_threads()
         code = int(func(args) or 0)

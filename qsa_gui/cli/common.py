@@ -1,0 +1,56 @@
+"""What the commands share: opening a project, settings overrides from the command line, file lists.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InputFileError
+
+
+def open_project(path: str, *, read_only: bool = False):
+    from qsa_gui.core.project.store import Project
+
+    return Project.open(path, read_only=read_only)
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The knobs given on the command line; ``float`` bits become ``None`` (kept: float weights)."""
+    keys = ("preset", "strategy", "k", "ensemble_size", "iterations", "seed", "device")
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    for name in ("ensemble_bits", "seg_bits"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = None if value == "float" else int(value)
+    return out
+
+
+def with_overrides(settings, args: argparse.Namespace):
+    """``dataclasses.replace``, not ``Settings.updated``: that drops ``None``, i.e. float bits."""
+    from dataclasses import replace
+
+    return replace(settings, **settings_overrides(args))
+
+
+def expand_paths(paths: Sequence[str]) -> list[Path]:
+    """Files as given; folders replaced by their supported image files, sorted by name."""
+    from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
+
+    def is_image(f: Path) -> bool:
+        name = f.name.lower()
+        return f.is_file() and any(name.endswith(suffix) for suffix in SUPPORTED_SUFFIXES)
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if is_image(f))
+            if not found:
+                kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                raise InputFileError(p, f"no images found in this folder (supported: {kinds})")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
