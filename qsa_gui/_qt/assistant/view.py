@@ -83,6 +83,7 @@ class PanelView:
         w.name_label.setToolTip(h.tooltip)
         w.counts_label.setText(h.counts)
         w.detail_label.setText(h.detail)
+        w.detail_label.setToolTip(h.detail_tooltip)
         w.labelled_bar.setVisible(h.has_project)
         if h.has_project:
             w.labelled_bar.setRange(0, max(1, h.total))
