@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("napari")
 
 from napari_qsa._widget import AssistantDock  # noqa: E402
+
 from qsa_gui._qt.assistant import AssistantWidget  # noqa: E402
 from qsa_gui._qt.gallery.model import score_text  # noqa: E402
 from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
