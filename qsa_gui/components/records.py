@@ -40,8 +40,10 @@ QUALITY_THRESHOLDS: tuple[tuple[float, str], ...] = ((0.70, "good"), (0.50, "fai
 #: Suggestion strategies that rank without a model (nothing labelled yet): their u and r are zeros.
 QUALITY_TIP = "Quality from object F1 on held-out labelled images: good ≥ 0.70, fair ≥ 0.50, poor below."
 MODEL_FREE_STRATEGIES = frozenset({"diverse", "random"})
-U_TIP = "u = uncertainty: how much the suggestive models disagree on this image (higher = more to learn)"
-R_TIP = "r = representativeness: how typical this image is of the unlabelled images (higher = more typical)"
+U_WHY = "how much the suggestive models disagree on this image; higher = more to learn from it"
+R_WHY = "how typical it is of the unlabelled images; higher = its labels carry over to more images"
+U_TIP = f"u = uncertainty: {U_WHY}"
+R_TIP = f"r = representativeness: {R_WHY}"
 
 
 def quality_word(object_f1: object) -> str | None:
@@ -96,6 +98,7 @@ def fmt(value: object, digits: int = 3) -> str:
 
 
 __all__ = [
-    "MODEL_FREE_STRATEGIES", "QUALITY_THRESHOLDS", "QUALITY_TIP", "R_TIP", "U_TIP", "display_record", "fmt",
-    "history_rows", "model_text", "model_tooltip", "quality_word", "suggestion_scores",
+    "MODEL_FREE_STRATEGIES", "QUALITY_THRESHOLDS", "QUALITY_TIP", "R_TIP", "R_WHY", "U_TIP", "U_WHY",
+    "display_record", "fmt", "history_rows", "model_text", "model_tooltip", "quality_word",
+    "suggestion_scores",
 ]  # fmt: skip

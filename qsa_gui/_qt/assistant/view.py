@@ -137,6 +137,17 @@ class PanelView:
         for key, name in MENU.items():
             getattr(w, name).setEnabled(ACTIONS[key].enabled(s))
 
+    def reset_job_views(self) -> None:
+        """No job outcome of another project (or an earlier job) may stay on show."""
+        w = self.w
+        w.last_retrain = None
+        w.loss_values = []
+        w.loss_plot.set_values([])
+        w.progress_panel.reset()
+        self.show_message("", "info")
+        w.validation_label.setText(self.session.model_text())
+        w.validation_label.setToolTip(self.session.model_tooltip())
+
     def show_message(self, text: str, level: str) -> None:
         label = self.w.message_label
         colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])

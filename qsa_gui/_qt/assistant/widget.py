@@ -212,7 +212,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.layers.clear()
         project = self.session.take_project()
         self._close(project)
-        self._reset_job_views()
+        self.view.reset_job_views()
         self.session.project_changed.emit(None)
         return True
 
@@ -243,20 +243,10 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         """Ask whether to cancel the running job (tests replace this method)."""
         return dialogs.confirm_cancel(self, self.runner.job_name)
 
-    def _reset_job_views(self) -> None:
-        """No job outcome of another project (or an earlier job) may stay on show."""
-        self.last_retrain = None
-        self.loss_values = []
-        self.loss_plot.set_values([])
-        self.progress_panel.reset()
-        self.view.show_message("", "info")
-        self.validation_label.setText(self.session.model_text())
-        self.validation_label.setToolTip(self.session.model_tooltip())
-
     def _set_project(self, project: Project) -> None:
         self._shut_down = False
         self.session.set_project(project)
-        self._reset_job_views()
+        self.view.reset_job_views()
         first = self.session.initial_image()
         if first is not None:
             self.show_image(first)

@@ -23,7 +23,7 @@ from qtpy.QtCore import (
 )
 from qtpy.QtGui import QImage
 
-from qsa_gui.components.records import MODEL_FREE_STRATEGIES, R_TIP, U_TIP, suggestion_scores
+from qsa_gui.components.records import MODEL_FREE_STRATEGIES, R_WHY, U_WHY, suggestion_scores
 
 from .thumbnails import ThumbnailProvider, _ThumbnailLoader, array_to_qimage, load_thumbnail
 
@@ -272,9 +272,9 @@ def tooltip_text(record: Any) -> str:
         if suggestion.get("strategy") in MODEL_FREE_STRATEGIES:
             lines.append("picked for variety (nothing labelled yet, so no model scores)")
         if "uncertainty" in scores:
-            lines.append(f"{U_TIP}: {scores['uncertainty']:.3f}")
+            lines.append(f"u = uncertainty {scores['uncertainty']:.3f} ({U_WHY})")
         if "representativeness" in scores:
-            lines.append(f"{R_TIP}: {scores['representativeness']:.3f}")
+            lines.append(f"r = representativeness {scores['representativeness']:.3f} ({R_WHY})")
     return "\n".join(lines)
 
 
