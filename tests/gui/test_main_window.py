@@ -33,6 +33,7 @@ from qsa_gui.app.recent import (  # noqa: E402
 from qsa_gui.app.window import MainWindow  # noqa: E402
 from qsa_gui.core.project.store import STATUS_LABELLED, Project  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
+from qsa_gui.resources import sample_images  # noqa: E402
 
 #: Jobs in these tests must be tiny: 2 cores shared by the whole suite.
 TINY = replace(
@@ -360,7 +361,8 @@ def test_build_window_demo_and_project_arguments(qtbot, windows, make_napari_vie
     qtbot.waitUntil(lambda: window.assistant.project is not None, timeout=30000)
     assert is_project_folder(folder)
     project = window.assistant.project
-    assert len(project.images) == 8 and len(project.labelled_ids("test")) == 2
+    # 8 generated images plus the shipped real H&E samples (unlabelled, in the pool)
+    assert len(project.images) == 8 + len(sample_images()) and len(project.labelled_ids("test")) == 2
     assert all(r.status != STATUS_LABELLED for r in project.images if r.split == "pool")
     assert window.recent.paths() == [str(folder.resolve())]
     window.close()

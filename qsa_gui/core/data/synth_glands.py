@@ -1,5 +1,4 @@
-"""Gland geometry for the generator (:mod:`.synth`): shapes, placement, lumens, rasterised instances.
-"""
+"""Gland geometry for the generator (:mod:`.synth`): shapes, placement, lumens, rasterised instances."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Stains for the generator (:mod:`.synth`): Beer-Lambert H&E vectors, style families, per-image jitter.
-"""
+"""Stains for the generator (:mod:`.synth`): Beer-Lambert H&E vectors, style families, per-image jitter."""
 
 from __future__ import annotations
 

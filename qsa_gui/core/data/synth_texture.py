@@ -1,5 +1,4 @@
-"""Texture for the generator (:mod:`.synth`): smooth noise, stroma fibres, nuclei and the epithelium.
-"""
+"""Texture for the generator (:mod:`.synth`): smooth noise, stroma fibres, nuclei and the epithelium."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What the project verbs share: the project's settings and loading labelled pairs.
-"""
+"""What the project verbs share: the project's settings and loading labelled pairs."""
 
 from __future__ import annotations
 
