@@ -19,17 +19,13 @@ The decision is taken in a ``trylast`` ``pytest_configure`` so that it runs *aft
 hook has set ``DISPLAY`` (this module itself is imported before that hook runs). Qt reads the
 variable only when pytest-qt creates the QApplication, later, in the first Qt test.
 
-Tiny settings: :data:`TINY_SETTINGS` (also the ``tiny_settings`` fixture) is the one small-model
-:class:`Settings` the job tests share; a test that needs other values says so explicitly with
-``TINY_SETTINGS.updated(...)`` or ``dataclasses.replace`` (for ``None`` values). Test modules import
-it as ``from qsa_tests_conftest import TINY_SETTINGS``: ``tests/gui/conftest.py`` is also named
-``conftest``, so ``from conftest import`` would find whichever was imported last.
+Tiny settings: ``qsa_testkit.TINY_SETTINGS`` (also the ``tiny_settings`` fixture) is the one
+small-model :class:`Settings` the job tests share (see ``tests/qsa_testkit.py``).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
@@ -38,20 +34,9 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 # pyplot (if any test uses it) must never try to open a window; Qt canvases are unaffected.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from qsa_gui.core.settings import Settings  # noqa: E402 - after the thread counts above
+from qsa_testkit import TINY_SETTINGS  # noqa: E402 - after the thread counts above
 
-TINY_SETTINGS = Settings(
-    preset="tiny",
-    ensemble_size=2,
-    iterations=15,
-    ensemble_iterations=10,
-    inq_iterations=3,
-    batch_size=2,
-    patch_size=64,
-    tile=128,
-)
-sys.modules.setdefault("qsa_tests_conftest", sys.modules[__name__])
-__all__ = ["TINY_SETTINGS"]
+from qsa_gui.core.settings import Settings  # noqa: E402
 
 
 @pytest.fixture

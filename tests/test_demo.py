@@ -4,7 +4,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from qsa_tests_conftest import TINY_SETTINGS
+from qsa_testkit import TINY_SETTINGS
 
 from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.jobs import run_job

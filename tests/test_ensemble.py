@@ -79,12 +79,13 @@ def _on_grid(model) -> bool:
 def test_scores_job_trains_what_the_registered_strategy_needs(monkeypatch):
     from dataclasses import replace
 
-    from qsa_tests_conftest import TINY_SETTINGS
+    from qsa_testkit import TINY_SETTINGS
 
     from qsa_gui.core.active import strategies
     from qsa_gui.core.workflow.scores import strategy_scores_job
 
     monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    monkeypatch.setattr(strategies, "STRATEGIES", strategies.STRATEGIES)  # restored after the test
     sa = strategies.get_strategy("sa")
     strategies.register_strategy(replace(sa, name="float_picks"))  # a new name, float members
     images, labels = _discs(4, seed=2)

@@ -102,6 +102,7 @@ def test_a_registered_strategy_is_selectable_and_listed(monkeypatch):
     from qsa_gui.core.active import strategies
 
     monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    monkeypatch.setattr(strategies, "STRATEGIES", strategies.STRATEGIES)  # restored after the test
     monkeypatch.setattr(strategies, "STRATEGIES", strategies.STRATEGIES)
     least = strategies.Strategy(
         "least_uncertain",
@@ -125,6 +126,7 @@ def test_cached_scores_are_keyed_by_what_the_strategy_trains(monkeypatch):
     from qsa_gui.core.workflow.suggest import ensemble_key
 
     monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))
+    monkeypatch.setattr(strategies, "STRATEGIES", strategies.STRATEGIES)  # restored after the test
     strategies.register_strategy(replace(strategies.get_strategy("sa"), name="float_picks"))
     keys = {
         name: ensemble_key(None, Settings(), [], name) for name in ("qsa", "uncertainty", "sa", "float_picks")

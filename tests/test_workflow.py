@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qsa_tests_conftest import TINY_SETTINGS
+from qsa_testkit import TINY_SETTINGS
 
 from qsa_gui.core.data.images import write_image, write_labels
 from qsa_gui.core.data.synth import generate_dataset

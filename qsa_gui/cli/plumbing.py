@@ -95,8 +95,8 @@ def find_image(project, key: str):
         if len(found) == 1:
             return found[0]
         if found:
-            ids = ", ".join(r.id for r in found)
-            raise QSAError(f"{key!r} names {len(found)} images ({ids}); use the image id instead")
+            shown = ", ".join(f"{r.id} ({r.name})" for r in found)
+            raise QSAError(f"{key!r} names {len(found)} images: {shown}; use the image id instead")
     raise QSAError(f"no image {key!r} in the project (use an id or a file name from `qsa status`)")
 
 

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qsa_testkit import small_image_project
 
 from qsa_gui.components import guards
 from qsa_gui.components.outcomes import retrain_outcome, validation_text
 from qsa_gui.components.records import quality_word, suggestion_scores
 from qsa_gui.components.session import Session
-from qsa_gui.core.data.images import write_image
-from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.project.records import ModelVersion
 from qsa_gui.core.project.store import Project
 from qsa_gui.core.workflow.retrain import RetrainResult
@@ -20,13 +19,7 @@ from qsa_gui.core.workflow.retrain import RetrainResult
 
 @pytest.fixture
 def project(tmp_path: Path):
-    paths = []
-    for k, sample in enumerate(generate_dataset(3, seed=5, size=(24, 32))):
-        paths.append(tmp_path / "src" / f"img{k}.png")
-        paths[-1].parent.mkdir(exist_ok=True)
-        write_image(paths[-1], sample.image)
-    p = Project.create(tmp_path / "proj", name="Glands")
-    p.import_images(paths)
+    p = small_image_project(tmp_path, 3, seed=5)
     yield p
     p.close()
 

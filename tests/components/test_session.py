@@ -8,26 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qsa_testkit import small_image_project
 
 from qsa_gui.components.events import EventEmitter
 from qsa_gui.components.outcomes import import_cancelled, import_outcome
 from qsa_gui.components.records import display_record, history_rows
 from qsa_gui.components.session import Session
-from qsa_gui.core.data.images import write_image
-from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.errors import ProjectError
 from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, ImportReport, Project
 
 
 @pytest.fixture
 def project(tmp_path: Path):
-    paths = []
-    for k, sample in enumerate(generate_dataset(4, seed=3, size=(24, 32))):
-        paths.append(tmp_path / "src" / f"img{k}.png")
-        paths[-1].parent.mkdir(exist_ok=True)
-        write_image(paths[-1], sample.image)
-    p = Project.create(tmp_path / "proj", name="Glands")
-    p.import_images(paths)
+    p = small_image_project(tmp_path, 4, seed=3)
     yield p
     p.close()
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("napari")
 
-from qsa_tests_conftest import TINY_SETTINGS
+from qsa_testkit import TINY_SETTINGS, demo_truth
 
 from qsa_gui._qt.assistant import AssistantWidget, display_record, history_rows  # noqa: E402
 from qsa_gui._qt.gallery import RANK_ROLE, STATUS_ROLE  # noqa: E402
@@ -36,8 +36,7 @@ N_IMAGES, SIZE = 8, 128
 
 def truth_labels(project: Project, image_id: str) -> np.ndarray:
     """The generator's instance labels for a demo image (the 'expert' of these tests)."""
-    index = int(project.image(image_id).name.split("_")[1])
-    return generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))[index].labels.astype(np.int32)
+    return demo_truth(N_IMAGES, SIZE, project.image(image_id).name)
 
 
 @pytest.fixture

@@ -14,24 +14,21 @@ import pytest
 pytest.importorskip("napari")
 
 from napari_qsa._widget import AssistantDock  # noqa: E402
+from qsa_testkit import TINY_SETTINGS, demo_truth  # noqa: E402
 
 from qsa_gui._qt.assistant import AssistantWidget  # noqa: E402
 from qsa_gui._qt.gallery.model import score_text  # noqa: E402
-from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.project.store import Project  # noqa: E402
-from qsa_gui.core.settings import Settings  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
 
-TINY = Settings(preset="tiny", ensemble_size=2, iterations=15, ensemble_iterations=10, inq_iterations=3,
-                batch_size=2, patch_size=64, tile=128)  # fmt: skip
+TINY = TINY_SETTINGS
 N_IMAGES, SIZE = 8, 128
 JOB_TIMEOUT_MS = 120_000
 PLUGIN = "qsa-gui"  # the npe2 manifest name (= the distribution name)
 
 
 def truth(project: Project, image_id: str) -> np.ndarray:
-    index = int(project.image(image_id).name.split("_")[1])
-    return generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))[index].labels.astype(np.int32)
+    return demo_truth(N_IMAGES, SIZE, project.image(image_id).name)
 
 
 @pytest.fixture

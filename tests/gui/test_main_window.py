@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("napari")
 
-from qsa_tests_conftest import TINY_SETTINGS  # noqa: E402
+from qsa_testkit import TINY_SETTINGS  # noqa: E402
 from qtpy.QtCore import QSettings, Qt  # noqa: E402
 from qtpy.QtGui import QKeySequence  # noqa: E402
 

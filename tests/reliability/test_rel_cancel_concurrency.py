@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qsa_tests_conftest import TINY_SETTINGS
+from qsa_testkit import TINY_SETTINGS
 from rel_helpers import labels_for, make_project
 
 from qsa_gui.core.data import images as qio
