@@ -54,3 +54,30 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     platform = os.environ.get("QT_QPA_PLATFORM") or "default (xcb)"
     return f"qt platform: {platform}; DISPLAY={os.environ.get('DISPLAY', '')!r}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._qsa_exitstatus = int(exitstatus)  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End a run that used Qt without the interpreter's final garbage collection.
+
+    After every result is reported, CPython's last GC pass over the many napari/vispy/Qt objects
+    of a full GUI run sometimes aborts inside a C extension ("none_dealloc: deallocating None",
+    exit 134), which would turn a passing run into a failed one. The results are final by then:
+    run the atexit handlers (pytest-xvfb stops Xvfb there), flush, and exit with pytest's status.
+    ``QSA_TEST_NORMAL_EXIT=1`` keeps the normal shutdown, to look for that crash.
+    """
+    if "PySide6" not in sys.modules or os.environ.get("QSA_TEST_NORMAL_EXIT") == "1":
+        return
+    import atexit
+
+    status = getattr(config, "_qsa_exitstatus", None)
+    if status is None:
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
