@@ -26,6 +26,7 @@ small-model :class:`Settings` the job tests share (see ``tests/qsa_testkit.py``)
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
