@@ -43,9 +43,39 @@ class AssistantDock(_assistant_class()):  # type: ignore[misc]
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: Any = None) -> None:
         viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        self._docked = False
         super().__init__(viewer, parent)
         self.status_message.connect(lambda text: _show_status(viewer, text))
         self.outcome.connect(_notify)
+
+    def event(self, event: Any) -> bool:
+        """Guard napari's dock (its x button) as soon as this widget is put into one."""
+        from qtpy.QtCore import QEvent
+
+        if event.type() == QEvent.Type.ParentChange:
+            self._on_parent_changed()
+        return super().event(event)
+
+    def _on_parent_changed(self) -> None:
+        from qsa_gui._qt import napari_private
+
+        parent = self.parent()
+        if parent is not None:
+            self._docked = napari_private.guard_dock_close(parent, self.close_dock) or self._docked
+        elif self._docked and not self._shut_down:  # the dock was removed some other way
+            self.close_dock(ask=False)
+
+    def close_dock(self, ask: bool = True) -> bool:
+        """The dock is closing: ask about a running job (``confirm_cancel_job``), cancel it, save
+        the labels, take the project's layers away and release the project's lock."""
+        if ask and self.runner.is_running and not self.confirm_cancel_job():
+            return False
+        self._autosave_timer.stop()
+        self.runner.shutdown(timeout=60.0)
+        if self.project is not None:
+            self.close_project()
+        self.shutdown()
+        return True
 
 
 def make_assistant_widget(napari_viewer: napari.viewer.Viewer) -> AssistantWidget:

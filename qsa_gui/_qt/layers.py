@@ -52,14 +52,25 @@ class AnnotationLayers:
     """Creates, updates and finds the four layers of the current image in a napari viewer.
 
     ``on_edit`` is called (on the GUI thread) whenever the labels layer reports a change that
-    the assistant did not make itself.
+    the assistant did not make itself; ``on_foreign(layer)`` when someone else adds a layer while
+    ours are shown (napari then makes that layer the active one).
     """
 
-    def __init__(self, viewer: Any | None, on_edit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        viewer: Any | None,
+        on_edit: Callable[[], None] | None = None,
+        on_foreign: Callable[[Any], None] | None = None,
+    ) -> None:
         self.viewer = viewer
         self.on_edit = on_edit
+        self.on_foreign = on_foreign
         self._layers: dict[str, Any] = {}
         self._suppress = 0
+        self._adding = 0
+        inserted = getattr(getattr(getattr(viewer, "layers", None), "events", None), "inserted", None)
+        if inserted is not None and on_foreign is not None:
+            inserted.connect(self._on_inserted)
 
     # -- lookup ----------------------------------------------------------------------------------
     def get(self, role: str) -> Any | None:
@@ -99,7 +110,8 @@ class AnnotationLayers:
         changed = layer is None or tuple(np.shape(layer.data)) != tuple(rgb.shape)
         if layer is None or layer.rgb is not True or changed:
             self.remove(ROLE_IMAGE)
-            layer = self.viewer.add_image(rgb, name=LAYER_NAMES[ROLE_IMAGE], rgb=True)
+            with self._own():
+                layer = self.viewer.add_image(rgb, name=LAYER_NAMES[ROLE_IMAGE], rgb=True)
             self._adopt(ROLE_IMAGE, layer)
         else:
             layer.data = rgb
@@ -116,7 +128,9 @@ class AnnotationLayers:
             if layer is None or tuple(np.shape(layer.data)) != tuple(labels.shape):
                 keep = self._tool_state(layer)
                 self.remove(ROLE_LABELS)
-                layer = self.viewer.add_labels(labels, name=LAYER_NAMES[ROLE_LABELS], opacity=LABELS_OPACITY)
+                with self._own():
+                    name = LAYER_NAMES[ROLE_LABELS]
+                    layer = self.viewer.add_labels(labels, name=name, opacity=LABELS_OPACITY)
                 self._adopt(ROLE_LABELS, layer)
                 self._restore_tool_state(layer, keep)
                 for name in EDIT_EVENTS:
@@ -141,9 +155,10 @@ class AnnotationLayers:
         layer = self.get(ROLE_PREDICTION)
         if layer is None or tuple(np.shape(layer.data)) != tuple(prediction.shape):
             self.remove(ROLE_PREDICTION)
-            layer = self.viewer.add_labels(
-                prediction, name=LAYER_NAMES[ROLE_PREDICTION], opacity=PREDICTION_OPACITY
-            )
+            with self._own():
+                layer = self.viewer.add_labels(
+                    prediction, name=LAYER_NAMES[ROLE_PREDICTION], opacity=PREDICTION_OPACITY
+                )
             layer.contour = 2
             self._adopt(ROLE_PREDICTION, layer)
         else:
@@ -161,9 +176,10 @@ class AnnotationLayers:
         layer = self.get(ROLE_HEATMAP)
         if layer is None or tuple(np.shape(layer.data)) != tuple(heat.shape):
             self.remove(ROLE_HEATMAP)
-            layer = self.viewer.add_image(
-                heat, name=LAYER_NAMES[ROLE_HEATMAP], contrast_limits=(0.0, 1.0), **HEATMAP_STYLE
-            )
+            with self._own():
+                layer = self.viewer.add_image(
+                    heat, name=LAYER_NAMES[ROLE_HEATMAP], contrast_limits=(0.0, 1.0), **HEATMAP_STYLE
+                )
             self._adopt(ROLE_HEATMAP, layer)
         else:
             layer.data = heat
@@ -184,6 +200,12 @@ class AnnotationLayers:
 
     def detach(self) -> None:
         """Forget the viewer and the layers without touching them (the viewer is closing)."""
+        inserted = getattr(getattr(getattr(self.viewer, "layers", None), "events", None), "inserted", None)
+        if inserted is not None:
+            try:
+                inserted.disconnect(self._on_inserted)
+            except Exception:  # noqa: BLE001 - never connected or already gone
+                pass
         self._layers.clear()
         self.viewer = None
 
@@ -193,7 +215,28 @@ class AnnotationLayers:
         if layer is not None and self.viewer is not None:
             self.viewer.layers.selection.active = layer
 
+    def restack(self) -> None:
+        """Our layers back on top of any others (labels topmost)."""
+        self._restack()
+
     # -- internals ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _own(self) -> Iterator[None]:
+        """Layers added inside are the assistant's own (not a foreign layer)."""
+        self._adding += 1
+        try:
+            yield
+        finally:
+            self._adding -= 1
+
+    def _on_inserted(self, event: Any = None) -> None:
+        layer = getattr(event, "value", None)
+        if self._adding or self.on_foreign is None or layer is None or self.get(ROLE_LABELS) is None:
+            return
+        if any(layer is ours for ours in self._layers.values()):
+            return
+        self.on_foreign(layer)
+
     def _adopt(self, role: str, layer: Any) -> None:
         layer.metadata["qsa_role"] = role
         self._layers[role] = layer

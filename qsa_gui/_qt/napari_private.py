@@ -11,6 +11,9 @@ one breaks one small module, and each function degrades gracefully where it can.
   layer controls and layer list in its own docks; napari has no public way to embed them.
 - :func:`napari_stylesheet` -- ``napari._qt.qt_resources.get_stylesheet``: the reparented napari
   controls only keep their icons and colours with napari's stylesheet on the new window.
+- :func:`guard_dock_close` -- ``QtViewerDockWidget.destroyOnClose``: a dock's x button calls it
+  directly and it removes the dock at once (no closeEvent, no veto), so a running job would go
+  on with no way to cancel it and the project stay locked; the assistant wraps it to ask first.
 - :func:`forget_window_geometry` -- ``_save_current_window_settings``: napari's hidden window
   would otherwise store its own meaningless geometry in napari's settings when it closes.
 """
@@ -18,6 +21,7 @@ one breaks one small module, and each function degrades gracefully where it can.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from qtpy.QtWidgets import QWidget
@@ -54,9 +58,25 @@ def napari_stylesheet(theme: str | None) -> str | None:
         return None
 
 
+def guard_dock_close(dock: Any, on_close: Callable[[], bool]) -> bool:
+    """Make napari's x button on ``dock`` call ``on_close()`` first; the dock closes only if it
+    returns True. False when ``dock`` is not a napari dock (or is guarded already)."""
+    original = getattr(dock, "destroyOnClose", None)
+    if not callable(original) or getattr(dock, "_qsa_close_guard", False):
+        return False
+
+    def guarded() -> None:
+        if on_close():
+            original()
+
+    dock.destroyOnClose = guarded  # the title bar looks it up on each click
+    dock._qsa_close_guard = True
+    return True
+
+
 def forget_window_geometry(window: Any) -> None:
     """Stop napari's hidden window from saving its geometry into napari's settings on close."""
     window._save_current_window_settings = lambda *args, **kwargs: None
 
 
-__all__ = ["forget_window_geometry", "napari_stylesheet", "qt_viewer", "viewer_window"]
+__all__ = ["forget_window_geometry", "guard_dock_close", "napari_stylesheet", "qt_viewer", "viewer_window"]

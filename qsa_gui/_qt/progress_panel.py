@@ -115,6 +115,18 @@ class ProgressPanel(QWidget):
                 pass
         self._set_busy(False)
 
+    def reset(self) -> None:
+        """Back to "Idle" (a project switch): the previous project's outcome must not stay."""
+        if self.runner is not None and self.runner.is_running:
+            return
+        self.title_label.setText("Idle")
+        self.title_label.setStyleSheet("")
+        self.bar.setValue(0)
+        for label in (self.stage_label, self.eta_label, self.metrics_label):
+            label.setText("")
+            label.setToolTip("")
+        self._set_busy(False)
+
     # -- slots -----------------------------------------------------------------------------------
     def _set_busy(self, busy: bool) -> None:
         self.cancel_button.setVisible(busy)

@@ -13,7 +13,7 @@ from qsa_gui.core.workflow.retrain import RetrainResult
 from qsa_gui.core.workflow.suggest import SuggestResult
 from qsa_gui.core.workflow.transfer import ExportReport
 
-from .records import fmt
+from .records import fmt, quality_word
 
 Outcome = tuple[str, str]  # (text, level)
 
@@ -25,15 +25,31 @@ def suggest_outcome(result: SuggestResult) -> Outcome:
     return f"Round {rnd.index} ({rnd.strategy}): {n} image(s) suggested{reused}. Label #1 first.", "info"
 
 
-def retrain_outcome(result: RetrainResult) -> Outcome:
+def kept_words(result: RetrainResult) -> str:
+    """Why a kept model was kept: better than / as good as the previous one, or the first one."""
     v = result.version
-    f1 = v.metrics.get("object_f1")
-    if v.accepted:
-        detail = (
-            f" (object F1 {float(f1):.2f})" if f1 is not None else " (too few labelled images to validate)"
-        )
-        return f"Model {v.version} accepted{detail}.", "info"
-    return f"Model {v.version} {v.reason}. The previous model {v.parent} stays.", "warning"
+    if not v.parent:
+        return "kept (the first model)"
+    new, old = v.metrics.get("object_f1"), (result.previous_metrics or {}).get("object_f1")
+    if new is not None and old is not None and float(new) > float(old):
+        return "kept (better than the previous one)"
+    return "kept (at least as good as the previous one)"
+
+
+def retrain_outcome(result: RetrainResult) -> Outcome:
+    """Kept or not, and how good it is in words; "poor" is a warning, never a green success."""
+    v = result.version
+    if not v.accepted:
+        return f"Model {v.version} {v.reason}. The previous model {v.parent} stays.", "warning"
+    word = quality_word(v.metrics.get("object_f1"))
+    if word is None:
+        text = f"Model {v.version} {kept_words(result)}; too few labelled images to measure its quality."
+        return text, "info"
+    advice = {"good": "", "fair": " Correct its predictions; more labels will improve it.",
+              "poor": " It misses or merges many glands: label more images and retrain."}[word]  # fmt: skip
+    return f"Model {v.version} {kept_words(result)}: quality {word}.{advice}", (
+        "warning" if word == "poor" else "info"
+    )
 
 
 def validation_text(result: RetrainResult) -> str:
@@ -48,8 +64,14 @@ def validation_text(result: RetrainResult) -> str:
     if result.previous_metrics:
         old = " · ".join(f"{k.replace('_', ' ')} {fmt(result.previous_metrics.get(k))}" for k in shown)
         text += f"<br>previous model {v.parent}: {old}"
-    verdict = "accepted" if v.accepted else "kept out (the previous model stays)"
-    return f"{text}<br><b>{verdict}</b>"
+    word = quality_word(v.metrics.get("object_f1"))
+    verdict = kept_words(result) if v.accepted else "kept out (the previous model stays)"
+    return f"{text}<br><b>{verdict}</b>" + (f" · quality <b>{word}</b>" if word else "")
+
+
+def retrain_started(n_labelled: int) -> str:
+    """The Training tab while a retrain runs: the previous outcome must not look like this one's."""
+    return f"Training on {n_labelled} labelled image(s)… the validation scores appear here when it ends."
 
 
 def segment_outcome(project: Project | None, result: dict) -> Outcome:
@@ -104,6 +126,7 @@ def job_cancelled(kind: str) -> Outcome:
 
 
 __all__ = [
-    "export_outcome", "import_cancelled", "import_outcome", "job_cancelled", "retrain_cancelled",
-    "retrain_outcome", "segment_outcome", "suggest_outcome", "validation_text",
+    "export_outcome", "import_cancelled", "import_outcome", "job_cancelled", "kept_words",
+    "retrain_cancelled",
+    "retrain_outcome", "retrain_started", "segment_outcome", "suggest_outcome", "validation_text",
 ]  # fmt: skip

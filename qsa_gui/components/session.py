@@ -34,7 +34,8 @@ from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.common import project_settings
 
 from .events import EventEmitter
-from .records import display_record, fmt, history_rows
+from .guards import AcceptMemo, count_glands
+from .records import display_record, fmt, history_rows, model_text, model_tooltip, suggestion_scores
 
 AUTOSAVE_MS = 1500
 HEATMAP_CACHE_SIZE = 8
@@ -62,6 +63,7 @@ class Header:
     total: int
     detail: str
     has_project: bool
+    detail_tooltip: str = ""
 
 
 class Session:
@@ -85,6 +87,7 @@ class Session:
         self.heat_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         #: Where the labels being painted come from (the shell sets it: napari's labels layer data).
         self.labels_source: Callable[[], np.ndarray | None] | None = None
+        self.accept = AcceptMemo()  # what Accept prediction replaced, so that Ctrl+Z restores it
         self.project_changed = EventEmitter("project_changed")
         self.image_changed = EventEmitter("image_changed")
         self.records_changed = EventEmitter("records_changed")
@@ -101,6 +104,11 @@ class Session:
     def say(self, text: str) -> None:
         """A passing status line."""
         self.status.emit(text)
+
+    def begin_job(self, name: str) -> None:
+        """A job starts: the previous job's outcome must not stand next to the new one."""
+        self.report("", "info")
+        self.say(f"{name}…")
 
     def set_busy(self, busy: bool) -> None:
         self.busy = bool(busy)
@@ -127,6 +135,8 @@ class Session:
         self.saved_labels = None
         self.dirty = False
         self.prediction_shown = False
+        self.accept.clear()
+        self.last_message, self.last_level = "", "info"
 
     def job_settings(self) -> Settings:
         """The project's settings with :attr:`settings_override` on top."""
@@ -192,14 +202,10 @@ class Session:
         return f"{labelled} / {total} labelled"
 
     def model_text(self) -> str:
-        p = self.project
-        if p is None or p.current_model is None:
-            return "No segmentation model yet."
-        m = p.model(p.current_model)
-        bits = f"{m.bits}-bit" if m.bits else "float"
-        f1 = m.metrics.get("object_f1")
-        score = f", object F1 {float(f1):.2f}" if f1 is not None else ""
-        return f"Model {m.version} ({bits}, {m.n_labelled} labelled{score})"
+        return model_text(self.project)
+
+    def model_tooltip(self) -> str:
+        return model_tooltip(self.project)
 
     def header(self) -> Header:
         p = self.project
@@ -216,7 +222,7 @@ class Session:
             parts.append(f"round {rnd.index}")
         parts.append(self.model_text().rstrip("."))
         return Header(p.name, str(p.folder), f"{labelled} / {total} labelled", labelled, total,
-                      " · ".join(parts), True)  # fmt: skip
+                      " · ".join(parts), True, self.model_tooltip())  # fmt: skip
 
     def ranks(self) -> dict[str, int]:
         """Image id -> 1-based rank in the latest suggestion round."""
@@ -270,7 +276,8 @@ class Session:
         rows = []
         for row, image_id in enumerate(rnd.image_ids):
             rec = p.image(image_id)
-            score = rnd.scores.get(image_id, {}) if isinstance(rnd.scores.get(image_id), dict) else {}
+            raw = rnd.scores.get(image_id) if isinstance(rnd.scores.get(image_id), dict) else {}
+            score = suggestion_scores({**raw, "strategy": rnd.strategy})
             rows.append((image_id, [
                 f"#{row + 1}", rec.name, rec.status.replace("_", " "),
                 fmt(score.get("uncertainty")), fmt(score.get("representativeness"), 2),
@@ -348,6 +355,7 @@ class Session:
             labels = np.zeros(rec.shape, dtype=np.int32)
         labels = np.ascontiguousarray(labels, dtype=np.int32)
         self.current_image_id = image_id
+        self.accept.clear()
         self.saved_labels = labels.copy()
         self.dirty = False
         self.prediction_shown = prediction is not None
@@ -393,18 +401,25 @@ class Session:
             self.say(f"Labels of {self.project.image(image_id).name} saved.")
         return True
 
+    def accept_undone(self) -> np.ndarray | None:
+        """The prediction to show again when the labels are back to their pre-Accept state."""
+        prediction = self.accept.undone(self.current_image_id, self.labels_data())
+        if prediction is not None:
+            self.prediction_shown = True
+        return prediction
+
     def mark_done(self) -> tuple[bool, str | None]:
-        """Save the labels as finished; (saved?, the next suggested image or None)."""
+        """Save the labels as finished; (saved?, the next suggested image or None).
+
+        Never from a missing labels layer: the last autosave is not what the user sees.
+        """
         p, image_id = self.project, self.current_image_id
         if p is None or image_id is None:
             return False, None
         data = self.labels_data()
         if data is None:
-            data = (
-                self.saved_labels
-                if self.saved_labels is not None
-                else np.zeros(p.image(image_id).shape, np.int32)
-            )
+            self.report("There is no labels layer to save: nothing was marked done.", "warning")
+            return False, None
         try:
             p.save_labels(image_id, data, done=True)
         except QSAError as exc:
@@ -412,8 +427,9 @@ class Session:
             return False, None
         self.saved_labels = np.array(data, dtype=np.int32, copy=True)
         self.dirty = False
+        self.accept.clear()
         self.records_changed.emit(image_id)
-        n = int(len(np.unique(data)) - (1 if (data == 0).any() else 0))
+        n = count_glands(data)
         done = f"{p.image(image_id).name} marked done ({n} gland(s)); {self.counts_text()}."
         nxt = p.next_suggested(after_id=image_id)
         if nxt is not None:

@@ -173,7 +173,7 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     np.testing.assert_array_equal(p.load_labels(second), gt2)
     result = run(qtbot, w, w.retrain)
     assert p.current_model == result.version.version and p.model_path(p.current_model).exists()
-    assert "accepted" in w.last_message and w.loss_values
+    assert "kept (the first model)" in w.last_message and "accepted" not in w.last_message and w.loss_values
     assert w.history_plot.rows == []  # the hidden History tab is redrawn only when shown
     w.tabs.setCurrentIndex(2)
     assert [r["version"] for r in w.history_plot.rows] == [p.current_model]
@@ -214,10 +214,10 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     assert heat.data.shape == (SIZE, SIZE) and 0.0 <= heat.data.min() and heat.data.max() <= 1.0
     assert layer_names(w)[-1] == "labels"  # the annotation stays on top
 
-    # accept the prediction: it becomes the (undoable) labels, autosaved
+    # accept the prediction: it becomes the (undoable) labels, saved by the next edit or switch
     w.accept_prediction()
     assert "prediction" not in layer_names(w)
-    qtbot.waitUntil(lambda: p.image(target).status == "in_progress", timeout=5000)
+    assert w._flush_labels() and p.image(target).status == "in_progress"
     np.testing.assert_array_equal(p.load_labels(target), p.load_prediction(target))
 
     history = p.history()

@@ -38,6 +38,26 @@ def confirm_cancel(parent: QWidget, job_name: str) -> bool:
     return box.clickedButton() is cancel
 
 
+def ask_empty_done(parent: QWidget, name: str, prediction_shown: bool) -> str:
+    """Mark done with 0 glands: accept the shown prediction first, save it empty, or keep editing."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("No glands labelled")
+    box.setText(f"{name or 'This image'} has no glands in its labels.")
+    hint = " A prediction is shown: accept it as your labels first?" if prediction_shown else ""
+    box.setInformativeText("Marking it done saves it as an image without glands." + hint)
+    buttons = {}
+    if prediction_shown:
+        accept = box.addButton("Accept prediction and mark done", QMessageBox.ButtonRole.AcceptRole)
+        buttons[accept] = "accept"
+    buttons[box.addButton("Mark done with no glands", QMessageBox.ButtonRole.DestructiveRole)] = "empty"
+    keep = box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+    buttons[keep] = "keep"
+    box.setDefaultButton(keep)
+    box.exec()
+    return buttons.get(box.clickedButton(), "keep")
+
+
 class AskDialogs:
     """The Project menu's dialogs (a mixin of AssistantWidget): ask, then call the public API."""
 
@@ -46,6 +66,13 @@ class AskDialogs:
     new_demo_project: Any
     import_images: Any
     export_to: Any
+    session: Any
+
+    def ask_mark_done_empty(self, prediction_shown: bool) -> str:
+        """Ask what to do with 0 glands (tests replace this method): a ``guards.ANSWER_*``."""
+        s = self.session
+        name = s.project.image(s.current_image_id).name if s.has_image else ""
+        return ask_empty_done(self, name, prediction_shown)  # type: ignore[arg-type]
 
     def ask_open_project(self) -> None:
         folder = ask_folder(self, "Open project folder")
@@ -96,4 +123,7 @@ class MessageBoxes:
         self.info(title, text, icon=QMessageBox.Icon.Warning)
 
 
-__all__ = ["AskDialogs", "IMAGE_FILTER", "MessageBoxes", "ask_folder", "ask_image_files", "confirm_cancel"]
+__all__ = [
+    "AskDialogs", "IMAGE_FILTER", "MessageBoxes", "ask_empty_done", "ask_folder", "ask_image_files",
+    "confirm_cancel",
+]  # fmt: skip

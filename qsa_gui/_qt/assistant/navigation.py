@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
+
+from qsa_gui.components import guards
 
 from ..layers import ROLE_PREDICTION, to_uint8_rgb
 
@@ -86,9 +88,27 @@ class Navigation:
             self.show_image(target)
 
     def mark_done(self) -> None:
-        """Save the labels as finished (status labelled) and go to the next suggested image."""
+        """Save the labels as finished (status labelled) and go to the next suggested image.
+
+        Asks before saving 0 glands (offering to accept a shown prediction first); a deleted
+        labels layer is recreated from the last saved labels instead of saving anything.
+        """
         self._autosave_timer.stop()  # type: ignore[attr-defined]
-        saved, nxt = self.session.mark_done()
+        s = self.session
+        if not s.has_image:
+            return
+        check = guards.done_check(s.labels_data())
+        if check == guards.DONE_NO_LAYER and self.viewer is not None:
+            self.restore_labels_layer()
+            return
+        if check == guards.DONE_EMPTY:
+            answer = self.ask_mark_done_empty(s.prediction_shown)  # type: ignore[attr-defined]
+            if answer == guards.ANSWER_ACCEPT and s.prediction_shown:
+                self.accept_prediction()
+            elif answer != guards.ANSWER_EMPTY:
+                s.report("Not marked done: the image has no glands yet. Paint them or accept the prediction.")
+                return
+        saved, nxt = s.mark_done()
         if not saved:
             return
         if nxt is not None:
@@ -98,22 +118,66 @@ class Navigation:
             self.view.refresh_actions()
 
     def accept_prediction(self) -> None:
-        """Copy the (possibly edited) prediction into the labels layer as one undoable step."""
+        """Copy the (possibly edited) prediction into the labels layer as one undoable step.
+
+        Nothing is written yet (the next stroke, an image switch or Mark done saves it), so that
+        Ctrl+Z brings back the state before Accept: prediction shown, no label file.
+        """
+        s = self.session
         pred_layer = self.layers.get(ROLE_PREDICTION)
         labels_layer = self.layers.labels
-        if pred_layer is None or labels_layer is None:
-            self.session.report("No prediction shown for this image: press Segment image first.", "warning")
+        if pred_layer is None or labels_layer is None or s.current_image_id is None:
+            s.report("No prediction shown for this image: press Segment image first.", "warning")
             return
         pred = np.asarray(pred_layer.data, dtype=np.int32)
         current = np.asarray(labels_layer.data)
+        s.accept.remember(s.current_image_id, pred, current)
         changed = np.nonzero(current != pred)
         if changed[0].size:
-            labels_layer.data_setitem(changed, pred[changed])
+            with self.layers.suppressed():  # the accept itself is not a stroke: no autosave yet
+                labels_layer.data_setitem(changed, pred[changed])
         self.show_prediction(None)
+        s.dirty = True  # saved on switch, close or Mark done
         self.layers.activate_labels()
-        self._on_labels_edited()  # type: ignore[attr-defined]
         self.view.refresh_actions()
-        self.session.report("Prediction copied into your labels: correct it, then Mark done (Ctrl+Z undoes).")
+        s.report("Prediction copied into your labels: correct it, then Mark done (Ctrl+Z undoes).")
+
+    def on_accept_undone(self, prediction: np.ndarray) -> None:
+        """Ctrl+Z went back past Accept: show the prediction again (Accept is possible again)."""
+        self.show_prediction(prediction)
+        self.layers.activate_labels()
+        self.view.refresh_actions()
+        self.session.report("Accept undone: the prediction is shown again and nothing was saved for it.")
+
+    def restore_labels_layer(self) -> None:
+        """The labels layer was deleted: bring it back with the last saved labels (nothing saved)."""
+        s = self.session
+        if s.current_image_id is None or s.project is None:
+            return
+        labels = s.saved_labels
+        if labels is None:
+            labels = np.zeros(s.project.image(s.current_image_id).shape, np.int32)
+        self.layers.show_labels(np.array(labels, dtype=np.int32, copy=True))
+        self.layers.activate_labels()
+        s.dirty = False
+        s.report("The labels layer had been deleted: it is back with the last saved labels of "
+                 f"{s.project.image(s.current_image_id).name}. Nothing was marked done; check them "
+                 "and press Mark done again.", "warning")  # fmt: skip
+
+    def _on_foreign_layer(self, layer: Any) -> None:
+        """Another layer was added (sample data, a file): napari makes it the active one, so the
+        brush would paint into a layer that is never saved. Once napari is done, put the project's
+        layers back on top, its labels active, and say so."""
+        QTimer.singleShot(0, lambda: self._keep_project_layers(getattr(layer, "name", "a layer")))
+
+    def _keep_project_layers(self, name: str) -> None:
+        if self.session.current_image_id is None or self.layers.labels is None:
+            return
+        self.layers.restack()
+        self.layers.activate_labels()
+        text = (f"“{name}” was added below the project's layers; the labels layer stays active, "
+                "so your brush strokes go into the project's labels.")  # fmt: skip
+        self.session.report(text, "warning")
 
     def _select_in_gallery(self, image_id: str) -> None:
         if self.gallery.current_id() != image_id:

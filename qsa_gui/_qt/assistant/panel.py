@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from qsa_gui.components.records import R_TIP, U_TIP
 from qsa_gui.core.project.store import STATUS_LABELLED
 
 from ..actions import ACTIONS, SHORTCUTS
@@ -212,6 +213,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.round_label.setWordWrap(True)
     w.suggestion_table = QTableWidget(0, 5, suggestions_page)
     w.suggestion_table.setHorizontalHeaderLabels(["#", "Image", "Status", "Uncertainty", "Repr."])
+    for col, tip in ((3, U_TIP), (4, R_TIP)):
+        w.suggestion_table.horizontalHeaderItem(col).setToolTip(tip + " (– before any image is labelled)")
     w.suggestion_table.verticalHeader().setVisible(False)
     w.suggestion_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     w.suggestion_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -64,6 +64,7 @@ def retrain_done(w: AssistantWidget, result: RetrainResult) -> None:
     w.last_retrain = result
     w.session.heat_cache.clear()
     w.validation_label.setText(outcomes.validation_text(result))
+    w.validation_label.setToolTip(w.session.model_tooltip())
     w.view.refresh_all()
     w.session.report(*outcomes.retrain_outcome(result))
 

@@ -83,6 +83,7 @@ class PanelView:
         w.name_label.setToolTip(h.tooltip)
         w.counts_label.setText(h.counts)
         w.detail_label.setText(h.detail)
+        w.detail_label.setToolTip(h.detail_tooltip)
         w.labelled_bar.setVisible(h.has_project)
         if h.has_project:
             w.labelled_bar.setRange(0, max(1, h.total))
@@ -135,6 +136,17 @@ class PanelView:
         w.suggest_button.setText(s.suggest_button_text())
         for key, name in MENU.items():
             getattr(w, name).setEnabled(ACTIONS[key].enabled(s))
+
+    def reset_job_views(self) -> None:
+        """No job outcome of another project (or an earlier job) may stay on show."""
+        w = self.w
+        w.last_retrain = None
+        w.loss_values = []
+        w.loss_plot.set_values([])
+        w.progress_panel.reset()
+        self.show_message("", "info")
+        w.validation_label.setText(self.session.model_text())
+        w.validation_label.setToolTip(self.session.model_tooltip())
 
     def show_message(self, text: str, level: str) -> None:
         label = self.w.message_label

@@ -32,7 +32,7 @@ from typing import Any
 from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import QApplication, QWidget
 
-from qsa_gui.components.outcomes import job_cancelled
+from qsa_gui.components.outcomes import job_cancelled, retrain_started
 from qsa_gui.components.session import Session
 from qsa_gui.core import workflow
 from qsa_gui.core.errors import QSAError
@@ -83,7 +83,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.viewer = viewer
         self.session = Session()
         self.runner = JobRunner(self)
-        self.layers = AnnotationLayers(viewer, self._on_labels_edited)
+        self.layers = AnnotationLayers(viewer, self._on_labels_edited, self._on_foreign_layer)
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
         self.last_import_report: ImportReport | None = None
@@ -212,6 +212,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.layers.clear()
         project = self.session.take_project()
         self._close(project)
+        self.view.reset_job_views()
         self.session.project_changed.emit(None)
         return True
 
@@ -244,10 +245,8 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
 
     def _set_project(self, project: Project) -> None:
         self._shut_down = False
-        self.loss_values = []
-        self.loss_plot.set_values([])
         self.session.set_project(project)
-        self.validation_label.setText(self.session.model_text())
+        self.view.reset_job_views()
         first = self.session.initial_image()
         if first is not None:
             self.show_image(first)
@@ -362,7 +361,10 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
             return False
         self._job = job
         self.runner.start(factory, job.name)
-        self.session.say(f"{job.name}…")
+        self.session.begin_job(job.name)
+        if job.kind == "retrain":
+            self.validation_label.setText(retrain_started(len(self.session.labelled())))
+            self.validation_label.setToolTip("")
         return True
 
     def _on_busy(self, busy: bool) -> None:
@@ -404,6 +406,9 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
 
     # -- labels autosave ---------------------------------------------------------------------------
     def _on_labels_edited(self) -> None:
+        prediction = self.session.accept_undone()
+        if prediction is not None:
+            self.on_accept_undone(prediction)
         delay = self.session.labels_edited()
         if delay is not None:
             self._autosave_timer.start(delay)
@@ -419,8 +424,9 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
 
     def _on_message(self, text: str, level: str) -> None:
         self.view.show_message(text, level)
-        self.status_message.emit(text)
-        self.outcome.emit(text, level)
+        if text:  # "" only clears the line (a job starts)
+            self.status_message.emit(text)
+            self.outcome.emit(text, level)
 
     def _error_box(self, title: str, text: str) -> None:
         self._report(text, "error")

@@ -23,6 +23,8 @@ from qtpy.QtCore import (
 )
 from qtpy.QtGui import QImage
 
+from qsa_gui.components.records import MODEL_FREE_STRATEGIES, R_WHY, U_WHY, suggestion_scores
+
 from .thumbnails import ThumbnailProvider, _ThumbnailLoader, array_to_qimage, load_thumbnail
 
 logger = logging.getLogger(__name__)
@@ -97,13 +99,14 @@ def natural_key(text: str) -> tuple:
 
 
 def score_text(record: Any) -> str:
-    """``"u=0.123 r=0.87"`` for a suggested image, "" otherwise (missing scores are left out)."""
-    suggestion = getattr(record, "suggestion", None) or {}
+    """``"u=0.123 r=0.87"`` for a suggested image, "" otherwise (missing scores are left out, and so
+    are the zeros of a round ranked before any model existed)."""
+    scores = suggestion_scores(getattr(record, "suggestion", None))
     parts = []
-    if suggestion.get("uncertainty") is not None:
-        parts.append(f"u={float(suggestion['uncertainty']):.3f}")
-    if suggestion.get("representativeness") is not None:
-        parts.append(f"r={float(suggestion['representativeness']):.2f}")
+    if "uncertainty" in scores:
+        parts.append(f"u={scores['uncertainty']:.3f}")
+    if "representativeness" in scores:
+        parts.append(f"r={scores['representativeness']:.2f}")
     return " ".join(parts)
 
 
@@ -203,8 +206,7 @@ class GalleryModel(QAbstractListModel):
             return suggestion_rank(record)
         if role in (UNCERTAINTY_ROLE, REPRESENTATIVENESS_ROLE):
             key = "uncertainty" if role == UNCERTAINTY_ROLE else "representativeness"
-            value = (getattr(record, "suggestion", None) or {}).get(key)
-            return None if value is None else float(value)
+            return suggestion_scores(getattr(record, "suggestion", None)).get(key)
         if role == SPLIT_ROLE:
             return getattr(record, "split", "pool")
         if role == RECORD_ROLE:
@@ -266,16 +268,13 @@ def tooltip_text(record: Any) -> str:
         if suggestion.get("strategy"):
             head += f" ({suggestion['strategy']})"
         lines.append(head)
-        if suggestion.get("uncertainty") is not None:
-            lines.append(
-                f"u = uncertainty {float(suggestion['uncertainty']):.3f} "
-                "(how much the suggestive models disagree; higher = more to learn)"
-            )
-        if suggestion.get("representativeness") is not None:
-            lines.append(
-                f"r = representativeness {float(suggestion['representativeness']):.3f} "
-                "(similarity to the unlabelled images; higher = more typical)"
-            )
+        scores = suggestion_scores(suggestion)
+        if suggestion.get("strategy") in MODEL_FREE_STRATEGIES:
+            lines.append("picked for variety (nothing labelled yet, so no model scores)")
+        if "uncertainty" in scores:
+            lines.append(f"u = uncertainty {scores['uncertainty']:.3f} ({U_WHY})")
+        if "representativeness" in scores:
+            lines.append(f"r = representativeness {scores['representativeness']:.3f} ({R_WHY})")
     return "\n".join(lines)
 
 
