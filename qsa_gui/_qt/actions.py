@@ -46,6 +46,11 @@ def _idle(s: Session) -> bool:
     return s.has_project and not s.busy
 
 
+def _has_label_history(s: Session) -> bool:
+    p, image_id = s.project, s.current_image_id
+    return p is not None and image_id is not None and not s.busy and bool(p.image(image_id).label_versions)
+
+
 HEATMAP_TIP = "Show where the current model is unsure (4·p·(1−p) of its gland probability; bright = unsure)"
 
 ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
@@ -62,6 +67,11 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
     ActionSpec("accept_prediction", "Accept prediction", "",
                "Copy the model's prediction into your labels (undo with Ctrl+Z), then correct it",
                lambda s: s.has_image and s.prediction_shown, "accept_prediction", "Alt+A"),
+    ActionSpec("label_history", "Label history…", "Label &history…",
+               "Every saved version of this image's labels: restore an earlier one (nothing is deleted)",
+               _has_label_history, "ask_label_history", "Alt+H", ("Ctrl+H",),
+               why_not=lambda s: "No saved labels for this image yet: nothing to restore"
+               if s.has_image else "Open an image to see its label history"),
     ActionSpec("heatmap", "Heat-map", "Uncertainty &heat-map", HEATMAP_TIP,
                lambda s: s.has_model and (not s.busy or s.heatmap_on), "toggle_heatmap", "Alt+U",
                why_not=lambda s: f"{HEATMAP_TIP}  [Alt+U]" if s.has_model else

@@ -22,7 +22,7 @@ from .dialogs import show_about
 #: The Annotate menu's actions that call the assistant (keys of ACTIONS).
 ASSISTANT_MENU_ACTIONS = (
     "next_image", "previous_image", "next_suggested", "mark_done",
-    "suggest", "retrain", "segment_current", "segment_all", "cancel_job",
+    "suggest", "retrain", "segment_current", "segment_all", "cancel_job", "label_history",
 )  # fmt: skip
 #: Menu status tips worded for the window where they differ from the panel's button tooltips.
 WINDOW_TIPS = {
@@ -34,6 +34,7 @@ WINDOW_TIPS = {
     "retrain": "Train the segmentation network on your finished labels",
     "segment_current": "Predict glands on the image shown",
     "segment_all": "Predict glands on every unlabelled image",
+    "label_history": "Earlier versions of this image's labels: restore one",
 }
 #: Window actions whose rule is another key's in ACTIONS.
 RULE_OF = {"open_demo": "demo_project"}
@@ -133,6 +134,8 @@ class WindowMenus:
 
         self.edit_menu = bar.addMenu("&Edit")
         self.edit_menu.addActions([acts["undo"], acts["redo"]])
+        self.edit_menu.addSeparator()
+        self.edit_menu.addAction(acts["label_history"])
 
         annotate = bar.addMenu("&Annotate")
         annotate.addActions(

@@ -165,7 +165,8 @@ def test_menus_actions_and_shortcuts(qtbot, make_window):
         "Quit",
     ):
         assert text in file_texts
-    assert _texts(_menu(window, "Edit")) == ["Undo", "Redo"]
+    assert _texts(_menu(window, "Edit")) == ["Undo", "Redo", "Label history…"]
+    assert _keys(window.menu_actions["label_history"]) == ["Ctrl+H"]
     assert "Uncertainty heat-map" in _texts(_menu(window, "View"))
     assert "About qsa-gui" in _texts(_menu(window, "Help"))
 

@@ -14,8 +14,10 @@ import numpy as np
 from qtpy.QtCore import Qt, QTimer
 
 from qsa_gui.components import guards
+from qsa_gui.components.label_history import restore_version, version_rows
 
 from ..layers import ROLE_PREDICTION, to_uint8_rgb
+from .label_history import LabelHistoryDialog
 
 if TYPE_CHECKING:
     from qsa_gui.components.session import Session
@@ -163,6 +165,41 @@ class Navigation:
         s.report("The labels layer had been deleted: it is back with the last saved labels of "
                  f"{s.project.image(s.current_image_id).name}. Nothing was marked done; check them "
                  "and press Mark done again.", "warning")  # fmt: skip
+
+    # -- label history -----------------------------------------------------------------------------
+    def ask_label_history(self) -> LabelHistoryDialog | None:
+        """Open the shown image's label history; choosing a version restores it (see
+        :func:`~qsa_gui.components.label_history.restore_version`)."""
+        s = self.session
+        if s.project is None or s.current_image_id is None or s.busy:
+            return None
+        rows = version_rows(s.project, s.current_image_id)
+        if not rows:
+            s.report("This image has no saved labels yet: there is no history to restore from.")
+            return None
+        image_id = s.current_image_id
+        dialog = LabelHistoryDialog(self, s.project.image(image_id).name, rows)  # type: ignore[arg-type]
+        dialog.restore_requested.connect(lambda version: self.restore_label_version(image_id, version))
+        dialog.finished.connect(dialog.deleteLater)
+        self.label_history_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def restore_label_version(self, image_id: str, version: int) -> bool:
+        """Restore ``version`` of ``image_id``'s labels onto the canvas (unsaved strokes saved first)."""
+        s = self.session
+        if s.current_image_id != image_id or s.busy:
+            s.report("Not restored: the image or the project changed meanwhile.", "warning")
+            return False
+        self._autosave_timer.stop()  # type: ignore[attr-defined]
+        labels = restore_version(s, version)
+        if labels is None:
+            return False
+        self.layers.show_labels(labels)  # not a stroke: no autosave; its undo history starts afresh
+        self.layers.activate_labels()
+        self.view.refresh_image_label()
+        self.view.refresh_actions()
+        return True
 
     def _on_foreign_layer(self, layer: Any) -> None:
         """Another layer was added (sample data, a file): napari makes it the active one, so the

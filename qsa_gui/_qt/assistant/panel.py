@@ -97,6 +97,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.import_action = menu_action(menu, "import_images")
     w.export_action = menu_action(menu, "export")
     menu.addSeparator()
+    w.label_history_action = menu_action(menu, "label_history")
+    menu.addSeparator()
     w.close_action = menu_action(menu, "close_project")
     w.project_button.setMenu(menu)
 
