@@ -99,17 +99,21 @@ def test_no_step_at_tile_borders_on_a_smooth_input():
     size, tile, overlap = 224, 64, 16
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     image = np.stack([0.3 + 0.4 * xx, 0.2 + 0.5 * yy, 0.5 + 0.2 * (xx * yy)], axis=2)
-    tiled = disagreement_map(np.stack([predict_tiled(m, image, tile=tile, overlap=overlap).gland for m in models]))
-    whole = disagreement_map(np.stack([predict_tiled(m, image, tile=size, overlap=0).gland for m in models]))
+
+    def heat(t: int, o: int) -> np.ndarray:
+        return disagreement_map(np.stack([predict_tiled(m, image, tile=t, overlap=o).gland for m in models]))
+
+    tiled, whole = heat(tile, overlap), heat(size, 0)
     step = np.abs(np.diff(tiled, axis=1))  # column-to-column change
     stride = tile - overlap
-    borders = [x for x in range(stride, size - 1, stride)] + [x + overlap - 1 for x in range(stride, size - 1, stride)]
+    starts = range(stride, size - 1, stride)
+    borders = [x for x in starts] + [x + overlap - 1 for x in starts]
     inner = slice(8, size - 8)
     typical = np.percentile(np.abs(np.diff(whole, axis=1))[inner, inner], 99)
     for x in borders:
         if x + 1 < size:
             assert step[inner, x].max() <= 3 * typical + 1e-6, (x, step[inner, x].max(), typical)
     # the check can see a seam: unblended tiles (no overlap) jump at their borders
-    hard = disagreement_map(np.stack([predict_tiled(m, image, tile=tile, overlap=0).gland for m in models]))
+    hard = heat(tile, 0)
     jumps = np.abs(np.diff(hard, axis=1))[inner]
     assert max(jumps[:, x - 1].max() for x in range(tile, size, tile)) > 3 * typical

@@ -38,6 +38,7 @@ from qsa_gui.core.project.store import STATUS_LABELLED
 
 from ..actions import ACTIONS, SHORTCUTS
 from ..gallery import STATUS_COLOURS, GalleryWidget
+from ..heat_legend import HeatLegend
 from ..history_plot import HistoryPlot
 from ..progress_panel import ProgressPanel
 from ..sparkline import LossSparkline
@@ -272,6 +273,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     layout.addWidget(splitter, 1)
     layout.addWidget(w.image_label)
     layout.addWidget(annotate)
+    w.heat_legend = HeatLegend(w)  # shown with the heat-map: its scale, meaning and opacity
+    layout.addWidget(w.heat_legend)
     layout.addWidget(model)
     layout.addWidget(w.message_label)
     layout.addWidget(w.progress_panel)

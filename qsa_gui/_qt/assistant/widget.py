@@ -41,7 +41,7 @@ from qsa_gui.core.model.warmup import warm_up_torch
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
-from qsa_gui.core.workflow.heatmap import heatmap_job
+from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_job
 from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
 from .. import napari_private
@@ -344,10 +344,10 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
         self._start(job, lambda cancel: workflow.segment_job(project, ids, settings, cancel))
 
-    def _start_heatmap(self, image_id: str, version: str) -> None:
+    def _start_heatmap(self, image_id: str, source: HeatmapSource) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda cancel: heatmap_job(project, image_id, version, settings, cancel))
+        self._start(job, lambda cancel: heatmap_job(project, image_id, source, settings, cancel))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""

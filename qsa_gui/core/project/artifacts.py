@@ -254,7 +254,8 @@ class ArtifactsMixin:
                     shutil.rmtree(old, ignore_errors=True)
                 os.replace(tmp, final)
             except OSError as e:
-                raise ProjectError(f"{final}: could not save the suggestive ensemble ({e.strerror or e})") from e
+                why = e.strerror or e
+                raise ProjectError(f"{final}: could not save the suggestive ensemble ({why})") from e
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)

@@ -127,10 +127,16 @@ def heatmap_job(
         check(cancel)
         image = project.load_image(image_id)
         probs = []
+        k = len(members.models)
         for i, model in enumerate(members.models):
-            yield Progress(stage, 0.1 + 0.9 * i / len(members.models), f"model {i + 1}/{len(members.models)}: {name}")
+            yield Progress(stage, 0.1 + 0.9 * i / k, f"model {i + 1}/{k}: {name}")
             pred = predict_tiled(
-                model, image, tile=members.tile, overlap=members.overlap, device=settings.device, cancel=cancel
+                model,
+                image,
+                tile=members.tile,
+                overlap=members.overlap,
+                device=settings.device,
+                cancel=cancel,
             )
             probs.append(pred.gland)
             check(cancel)
