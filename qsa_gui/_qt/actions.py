@@ -46,9 +46,11 @@ def _idle(s: Session) -> bool:
     return s.has_project and not s.busy
 
 
-HEATMAP_TIP = ("Show, per pixel, where the latest suggestion round's models disagree (what ranked the "
-               "round: its mean is the table's u), clear where they agree; before any round with "
-               "models, where the segmentation model is unsure")
+HEATMAP_TIP = (
+    "Show, per pixel, where the latest suggestion round's models disagree (what ranked the "
+    "round: its mean is the table's u), clear where they agree; before any round with "
+    "models, where the segmentation model is unsure"
+)
 
 ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
     ActionSpec("previous_image", "◀ Previous", "&Previous image", "Show the previous image",

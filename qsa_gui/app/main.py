@@ -2,7 +2,7 @@
 
 Usage::
 
-    qsa-gui                 # reopen nothing; on a first start, offer the demo project
+    qsa-gui                 # reopen the last project; on a first start, offer the demo project
     qsa-gui PROJECT         # open that project folder
     qsa-gui --demo [FOLDER] # create (if missing) and open the demo project (default ~/qsa-gui-demo)
 
@@ -98,7 +98,9 @@ def build_window(
         )
     elif args.project:
         window.open_project(Path(args.project).expanduser())
-    elif not window.recent.paths():
+    elif window.recent.paths(prune=False):
+        window.reopen_last()  # unless turned off (start/reopen_last); a failure is one line
+    else:
         sizes = {"n_images": args.demo_images, "size": args.demo_size}
         if ask_demo is not None:
             window.offer_demo(ask_demo, **sizes)

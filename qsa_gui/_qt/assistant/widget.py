@@ -165,14 +165,18 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         return True
 
     # -- project -----------------------------------------------------------------------------------
-    def open_project(self, path: str | Path) -> bool:
-        """Close the current project (asks if a job runs), open ``path`` and show its gallery."""
+    def open_project(self, path: str | Path, *, quiet: bool = False) -> bool:
+        """Close the current project (asks if a job runs), open ``path`` and show its gallery.
+        ``quiet``: a failure is a one-line warning, not a dialog (reopening at start)."""
         if not self.close_project():
             return False
         try:
             project = Project.open(path)
         except (QSAError, OSError) as exc:
-            self._error_box("Cannot open project", str(exc))
+            if quiet:
+                self._report(f"Could not reopen the last project: {exc}", "warning")
+            else:
+                self._error_box("Cannot open project", str(exc))
             return False
         self._set_project(project)
         self._report(f"Opened {project.name}: {self.session.counts_text()}.")
