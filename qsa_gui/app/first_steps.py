@@ -66,15 +66,16 @@ class FirstSteps:
         if drop is not None:
             drop(paths)
 
-    def reopen_last(self) -> bool:
-        """Open the most recent project if the setting allows; a missing or locked one is a
-        one-line message in the status bar, never an error dialog."""
+    def reopen_last(self, last: str | None = None) -> bool:
+        """Open ``last`` (default: the most recent project) if the setting allows; a missing or
+        locked one is a one-line message in the status bar, never an error dialog."""
         if not reopen_last_enabled(self.settings):
             return False
-        items = self.recent.paths(prune=False)
-        if not items:
-            return False
-        last = items[0]
+        if last is None:
+            items = self.recent.paths(prune=False)
+            if not items:
+                return False
+            last = items[0]
         if not is_project_folder(last):
             self.show_message(f"The last project ({last}) is no longer there; open or create one.")  # type: ignore[attr-defined]
             self.recent.remove(last)
