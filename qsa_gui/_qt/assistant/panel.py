@@ -141,8 +141,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.gallery.image_activated.connect(w.on_gallery_current)
     w.empty_page = QWidget(w)
     hint = QLabel(
-        "<b>No project open.</b><br>Start a new project and import your images (or drop them "
-        "here), open an existing project folder, or try a demo project of generated glands.",
+        "<b>No project open.</b><br>Start a new project and import your images, open an "
+        "existing project folder, or try a demo project of generated glands.",
         w.empty_page,
     )
     hint.setWordWrap(True)
