@@ -196,7 +196,7 @@ def window_part(work: Path) -> None:
     s.wait_idle(a)
     print("retrain 3:", a.last_message, flush=True)
 
-    # heat-map of the current model over an image nobody labelled
+    # heat-map: the latest round's ensemble disagreement over an image nobody labelled
     target = a.project.next_suggested() or a.project.unlabelled_ids("pool")[0]
     a.show_image(target)
     a.toggle_heatmap(True)

@@ -47,6 +47,18 @@ class AssistantDock(_assistant_class()):  # type: ignore[misc]
         super().__init__(viewer, parent)
         self.status_message.connect(lambda text: _show_status(viewer, text))
         self.outcome.connect(_notify)
+        self._intercept_drops(viewer)
+
+    def _intercept_drops(self, viewer: Any) -> None:
+        """While a project is open, files dropped on the canvas are imported into it (the same
+        import job as Project ▸ Import images…) instead of becoming a plain napari layer that is
+        never saved with the project. With no project open, napari opens them as usual: napari
+        users drop files for many other reasons, and there is no project to import into."""
+        from qsa_gui._qt import napari_private
+        from qsa_gui._qt.drops import FileDropFilter
+
+        self._drop_filter = FileDropFilter(self, lambda _paths: self.project is not None, self.drop_files)
+        self._drop_filter.install(*napari_private.drop_targets(viewer), accept=False)
 
     def event(self, event: Any) -> bool:
         """Guard napari's dock (its x button) as soon as this widget is put into one."""

@@ -51,7 +51,11 @@ def _has_label_history(s: Session) -> bool:
     return p is not None and image_id is not None and not s.busy and bool(p.image(image_id).label_versions)
 
 
-HEATMAP_TIP = "Show where the current model is unsure (4·p·(1−p) of its gland probability; bright = unsure)"
+HEATMAP_TIP = (
+    "Show, per pixel, where the latest suggestion round's models disagree (what ranked the "
+    "round: its mean is the table's u), clear where they agree; before any round with "
+    "models, where the segmentation model is unsure"
+)
 
 ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
     ActionSpec("previous_image", "◀ Previous", "&Previous image", "Show the previous image",
@@ -73,9 +77,10 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
                why_not=lambda s: "No saved labels for this image yet: nothing to restore"
                if s.has_image else "Open an image to see its label history"),
     ActionSpec("heatmap", "Heat-map", "Uncertainty &heat-map", HEATMAP_TIP,
-               lambda s: s.has_model and (not s.busy or s.heatmap_on), "toggle_heatmap", "Alt+U",
-               why_not=lambda s: f"{HEATMAP_TIP}  [Alt+U]" if s.has_model else
-               "No segmentation model yet: press Retrain first; the heat-map shows the model's uncertainty"),
+               lambda s: s.has_heatmap and (not s.busy or s.heatmap_on), "toggle_heatmap", "Alt+U",
+               why_not=lambda s: f"{HEATMAP_TIP}  [Alt+U]" if s.has_heatmap else
+               "Nothing to map yet: label an image and press Suggest (or Retrain); the heat-map "
+               "shows where the suggestive models disagree"),
     ActionSpec("suggest", "Suggest", "Su&ggest images to label",
                "Train the suggestive ensemble on your labels and rank the unlabelled images: "
                "the most uncertain and representative ones come first",

@@ -36,7 +36,23 @@ LAYER_NAMES: dict[str, str] = {
 EDIT_EVENTS: tuple[str, ...] = ("paint", "labels_update", "set_data", "data")
 LABELS_OPACITY = 0.55
 PREDICTION_OPACITY = 0.8
-HEATMAP_STYLE: dict[str, Any] = {"colormap": "inferno", "opacity": 0.6, "blending": "translucent"}
+#: The heat-map's colours from 0 (certain) to the top of its scale: the upper half of viridis
+#: (teal -> green -> yellow: colour-blind safe, and apart from the pinks and purples of H&E) with
+#: alpha proportional to the value, so certain pixels are clear and the stain shows through.
+HEATMAP_COLORS: tuple[tuple[float, float, float, float], ...] = (
+    (0.128, 0.565, 0.551, 0.0),
+    (0.153, 0.680, 0.506, 0.25),
+    (0.288, 0.761, 0.428, 0.5),
+    (0.626, 0.855, 0.220, 0.75),
+    (0.993, 0.906, 0.144, 1.0),
+)
+HEATMAP_COLORMAP: dict[str, Any] = {
+    "name": "qsa-transparent-viridis",
+    "display_name": "clear → viridis",
+    "colors": [list(c) for c in HEATMAP_COLORS],
+}
+HEATMAP_OPACITY = 0.8
+HEATMAP_STYLE: dict[str, Any] = {"opacity": HEATMAP_OPACITY, "blending": "translucent"}
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
@@ -166,23 +182,35 @@ class AnnotationLayers:
         self._restack()
         return layer
 
-    def show_heatmap(self, heat: np.ndarray | None) -> Any | None:
-        """The uncertainty map (float [0, 1]) in inferno, translucent over the image."""
+    def show_heatmap(
+        self, heat: np.ndarray | None, scale: float = 1.0, name: str | None = None
+    ) -> Any | None:
+        """The uncertainty map (float, 0 = certain, ``scale`` = fully coloured) over the image,
+        transparent where certain (:data:`HEATMAP_COLORS`); ``name`` says which quantity it is.
+        The values stay floats, so napari's status bar reads them under the cursor."""
         if self.viewer is None:
             return None
         if heat is None:
             self.remove(ROLE_HEATMAP)
             return None
+        limits = (0.0, float(scale))
         layer = self.get(ROLE_HEATMAP)
         if layer is None or tuple(np.shape(layer.data)) != tuple(heat.shape):
             self.remove(ROLE_HEATMAP)
             with self._own():
                 layer = self.viewer.add_image(
-                    heat, name=LAYER_NAMES[ROLE_HEATMAP], contrast_limits=(0.0, 1.0), **HEATMAP_STYLE
+                    heat,
+                    name=name or LAYER_NAMES[ROLE_HEATMAP],
+                    contrast_limits=limits,
+                    colormap=HEATMAP_COLORMAP,
+                    **HEATMAP_STYLE,
                 )
             self._adopt(ROLE_HEATMAP, layer)
         else:
             layer.data = heat
+            layer.contrast_limits = limits
+            if name:
+                layer.name = name
         self._restack()
         return layer
 
@@ -277,6 +305,7 @@ class AnnotationLayers:
 __all__ = [
     "AnnotationLayers",
     "EDIT_EVENTS",
+    "HEATMAP_COLORS",
     "LAYER_NAMES",
     "ROLE_HEATMAP",
     "ROLE_IMAGE",

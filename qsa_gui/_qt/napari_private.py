@@ -16,6 +16,12 @@ one breaks one small module, and each function degrades gracefully where it can.
   on with no way to cancel it and the project stay locked; the assistant wraps it to ask first.
 - :func:`forget_window_geometry` -- ``_save_current_window_settings``: napari's hidden window
   would otherwise store its own meaningless geometry in napari's settings when it closes.
+- :func:`drop_targets` -- ``QtViewer`` and its ``canvas.native`` (and the welcome overlay): the
+  widgets a file drop lands on, so that the shells' drop filter sees the drop before napari's
+  ``dropEvent`` sends it to a reader (napari has no public hook for "files dropped").
+- :func:`hide_napari_welcome` -- ``QtViewer.show_welcome_screen``: the desktop window shows its
+  own first steps; napari's welcome text advertises napari shortcuts (Ctrl+N, Ctrl+O, a tour)
+  that mean something else, or nothing, in that window.
 """
 
 from __future__ import annotations
@@ -79,4 +85,42 @@ def forget_window_geometry(window: Any) -> None:
     window._save_current_window_settings = lambda *args, **kwargs: None
 
 
-__all__ = ["forget_window_geometry", "guard_dock_close", "napari_stylesheet", "qt_viewer", "viewer_window"]
+def drop_targets(viewer: Any) -> list[QWidget]:
+    """napari's widgets a file drop over the canvas lands on (empty with a stand-in viewer)."""
+    try:
+        qv = qt_viewer(viewer)
+    except AttributeError:
+        return []
+    found = [qv, getattr(getattr(qv, "canvas", None), "native", None), getattr(qv, "_welcome_widget", None)]
+    return [w for w in found if isinstance(w, QWidget)]
+
+
+def canvas_widget(viewer: Any) -> QWidget | None:
+    """The Qt widget of napari's canvas (our welcome overlay sits on it, as napari's does)."""
+    try:
+        native = qt_viewer(viewer).canvas.native
+    except AttributeError:
+        return None
+    return native if isinstance(native, QWidget) else None
+
+
+def hide_napari_welcome(viewer: Any) -> bool:
+    """Turn napari's welcome overlay off for good; False if this napari has none to turn off."""
+    try:
+        qv = qt_viewer(viewer)
+    except AttributeError:
+        return False
+    if hasattr(type(qv), "show_welcome_screen"):
+        qv.show_welcome_screen = False
+        return True
+    welcome = getattr(qv, "_welcome_widget", None)
+    if isinstance(welcome, QWidget):
+        welcome.hide()
+        return True
+    return False
+
+
+__all__ = [
+    "canvas_widget", "drop_targets", "forget_window_geometry", "guard_dock_close", "hide_napari_welcome",
+    "napari_stylesheet", "qt_viewer", "viewer_window",
+]  # fmt: skip

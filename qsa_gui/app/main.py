@@ -2,7 +2,7 @@
 
 Usage::
 
-    qsa-gui                 # reopen nothing; on a first start, offer the demo project
+    qsa-gui                 # reopen the last project; on a first start, offer the demo project
     qsa-gui PROJECT         # open that project folder
     qsa-gui --demo [FOLDER] # create (if missing) and open the demo project (default ~/qsa-gui-demo)
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from qsa_gui import __version__
 
-from .recent import APPLICATION, ORGANIZATION, make_settings
+from .recent import APPLICATION, ORGANIZATION, RecentProjects, make_settings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -87,6 +87,7 @@ def build_window(
 
     if settings is None:
         settings = make_settings(args.settings)
+    last = RecentProjects(settings).paths(prune=False)[:1]  # before the window prunes gone ones
     window = MainWindow(
         settings=settings, viewer=viewer, assistant_factory=assistant_factory, confirm_close=confirm_close
     )
@@ -98,7 +99,9 @@ def build_window(
         )
     elif args.project:
         window.open_project(Path(args.project).expanduser())
-    elif not window.recent.paths():
+    elif last:
+        window.reopen_last(last[0])  # unless turned off (start/reopen_last); a failure is one line
+    else:
         sizes = {"n_images": args.demo_images, "size": args.demo_size}
         if ask_demo is not None:
             window.offer_demo(ask_demo, **sizes)

@@ -239,10 +239,11 @@ class WindowMenus:
         heat.blockSignals(True)
         heat.setChecked(session.heatmap_on)
         heat.blockSignals(False)
+        source = session.heat_source()
         heat.setToolTip(
-            "Show where the model is unsure (bright = unsure)"
-            if session.has_model
-            else "Available once a model exists: label a few images, mark them done and press Retrain"
+            f"Show the {source.title.lower()} per pixel (clear where certain)"
+            if source is not None
+            else "Available after a suggestion round or a model: label an image, press Suggest or Retrain"
         )
 
 

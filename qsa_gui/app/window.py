@@ -49,6 +49,7 @@ from qsa_gui._qt.icon import app_icon
 from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
 from .dialogs import ask_confirm_close, ask_open_demo, show_error
+from .first_steps import FirstSteps
 from .menus import WindowMenus
 from .recent import (
     KEY_DEMO_FOLDER,
@@ -86,7 +87,7 @@ def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
         widget.setStyleSheet(sheet)
 
 
-class MainWindow(WindowMenus, QMainWindow):
+class MainWindow(FirstSteps, WindowMenus, QMainWindow):
     """The qsa-gui desktop window (see the module docstring).
 
     Everything a test may want to replace is a constructor argument: ``settings`` (a
@@ -144,6 +145,7 @@ class MainWindow(WindowMenus, QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._connect_assistant()
+        self._build_first_steps()
         _apply_napari_theme(self, theme)
 
         self.resize(*DEFAULT_SIZE)
@@ -323,6 +325,7 @@ class MainWindow(WindowMenus, QMainWindow):
         self._update_title()
         self._update_actions()
         self._refresh_status()
+        self._update_welcome()
 
     def _update_title(self) -> None:
         project = self.assistant.project

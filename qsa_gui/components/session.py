@@ -32,6 +32,7 @@ from qsa_gui.core.project.store import (
 )
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.common import project_settings
+from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_source
 
 from .events import EventEmitter
 from .guards import AcceptMemo, count_glands
@@ -175,6 +176,14 @@ class Session:
     @property
     def has_model(self) -> bool:
         return self.project is not None and self.project.current_model is not None
+
+    def heat_source(self) -> HeatmapSource | None:
+        """What the heat-map would show now: the latest round's ensemble, else the model."""
+        return heatmap_source(self.project) if self.project is not None else None
+
+    @property
+    def has_heatmap(self) -> bool:
+        return self.heat_source() is not None
 
     def unlabelled(self) -> list[str]:
         return self.project.unlabelled_ids("pool") if self.project is not None else []
@@ -439,19 +448,23 @@ class Session:
         return True, nxt
 
     # -- heat-map cache ----------------------------------------------------------------------------
-    def cached_heat(self) -> np.ndarray | None:
-        """The current image's heat-map under the current model, if computed (marks it recent)."""
-        p, image_id = self.project, self.current_image_id
-        if p is None or image_id is None or p.current_model is None:
+    def cached_heat(self, source_key: str | None = None) -> np.ndarray | None:
+        """The current image's heat-map from ``source_key`` (default: what :meth:`heat_source`
+        shows now), if computed (marks it recent)."""
+        image_id = self.current_image_id
+        if source_key is None:
+            source = self.heat_source()
+            source_key = source.cache_key if source is not None else None
+        if self.project is None or image_id is None or source_key is None:
             return None
-        key = (image_id, p.current_model)
+        key = (image_id, source_key)
         if key not in self.heat_cache:
             return None
         self.heat_cache.move_to_end(key)
         return self.heat_cache[key]
 
-    def store_heat(self, image_id: str, model_version: str, heat: np.ndarray) -> None:
-        self.heat_cache[(image_id, model_version)] = heat
+    def store_heat(self, image_id: str, source_key: str, heat: np.ndarray) -> None:
+        self.heat_cache[(image_id, source_key)] = heat
         while len(self.heat_cache) > HEATMAP_CACHE_SIZE:
             self.heat_cache.popitem(last=False)
 

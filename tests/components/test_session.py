@@ -119,13 +119,16 @@ def test_mark_done_texts_and_counts(project: Project) -> None:
     assert s.has_image and not s.has_model and s.labelled() == [project.images[0].id]
 
 
-def test_heat_cache_is_bounded_and_keyed_by_model(project: Project) -> None:
+def test_heat_cache_is_bounded_and_keyed_by_source(project: Project) -> None:
     s, canvas, _ = _session(project)
     canvas.show(s.load_view(s.initial_image()))
-    assert s.cached_heat() is None  # no model
+    assert s.heat_source() is None and not s.has_heatmap
+    assert s.cached_heat() is None  # no round, no model: nothing to show
     for k in range(12):
-        s.store_heat(f"i{k}", "seg-v0001", np.zeros((2, 2), np.float32))
-    assert len(s.heat_cache) == 8 and ("i0", "seg-v0001") not in s.heat_cache
+        s.store_heat(f"i{k}", "model:seg-v0001", np.zeros((2, 2), np.float32))
+    assert len(s.heat_cache) == 8 and ("i0", "model:seg-v0001") not in s.heat_cache
+    s.store_heat(s.current_image_id, "disagreement:ens-1", np.ones((2, 2), np.float32))
+    assert s.cached_heat("disagreement:ens-1").sum() == 4 and s.cached_heat("model:seg-v0002") is None
 
 
 def test_close_forgets_everything(project: Project) -> None:

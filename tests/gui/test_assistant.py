@@ -203,15 +203,15 @@ def test_full_annotation_loop_and_reopen(assistant: AssistantWidget, demo: Path,
     np.testing.assert_array_equal(np.asarray(w.layers.get("prediction").data), p.load_prediction(target))
     assert gallery_status(w, target) == "segmented"
 
-    # heat-map: per-pixel uncertainty, inferno / 0.6 / translucent (additive washes H&E out)
+    # heat-map: round 2's ensemble disagreement, clear where certain, translucent over the H&E
     assert w.heatmap_button.isEnabled()
     with qtbot.waitSignal(w.runner.finished, timeout=JOB_TIMEOUT_MS):
         w.toggle_heatmap(True)
     qtbot.waitUntil(lambda: w.layers.get("uncertainty") is not None, timeout=5000)
     heat = w.layers.get("uncertainty")
-    assert heat.colormap.name == "inferno" and heat.opacity == pytest.approx(0.6)
-    assert str(heat.blending) == "translucent"
-    assert heat.data.shape == (SIZE, SIZE) and 0.0 <= heat.data.min() and heat.data.max() <= 1.0
+    assert heat.name == "Ensemble disagreement" and heat.colormap.colors[0][3] == 0.0
+    assert heat.opacity == pytest.approx(0.8) and str(heat.blending) == "translucent"
+    assert heat.data.shape == (SIZE, SIZE) and 0.0 <= heat.data.min() and heat.data.max() <= 0.5
     assert layer_names(w)[-1] == "labels"  # the annotation stays on top
 
     # accept the prediction: it becomes the (undoable) labels, saved by the next edit or switch

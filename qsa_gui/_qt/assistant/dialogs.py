@@ -11,6 +11,8 @@ from typing import Any
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from ..drops import sort_drop
+
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
 
 
@@ -89,10 +91,29 @@ class AskDialogs:
         if folder:
             self.new_demo_project(folder)
 
-    def ask_import_images(self) -> None:
-        paths = ask_image_files(self)
-        if paths:
-            self.import_images(paths)
+    def ask_import_images(self, paths: list[str] | None = None) -> None:
+        """Import ``paths`` (default: ask for files); with no project open, first ask for a
+        folder and create the project there (first steps: images before a project)."""
+        paths = list(paths) if paths else ask_image_files(self)  # type: ignore[arg-type]
+        if not paths:
+            return
+        if self.session.project is None:
+            folder = ask_folder(self, "New project for these images: choose an empty folder")  # type: ignore[arg-type]
+            if not folder or not self.new_project(folder):
+                return
+        self.import_images(paths)
+
+    def drop_files(self, paths: list[str]) -> None:
+        """Files dropped on the window or canvas: a project folder opens, images are imported
+        into the project through the same import job as the menu (never napari's reader)."""
+        dropped = sort_drop(paths)
+        if dropped.project is not None:
+            self.open_project(dropped.project)
+        elif not dropped.files:
+            self.session.report("Nothing to import there: drop image files (.png, .tif, …) or a "
+                                "project folder.", "warning")  # fmt: skip
+        else:
+            self.ask_import_images(dropped.files)
 
     def ask_export(self) -> None:
         folder = ask_folder(self, "Export labels and model to folder")

@@ -15,6 +15,7 @@ from qtpy.QtCore import Qt, QTimer
 
 from qsa_gui.components import guards
 from qsa_gui.components.label_history import restore_version, version_rows
+from qsa_gui.core.workflow.heatmap import HeatmapSource
 
 from ..layers import ROLE_PREDICTION, to_uint8_rgb
 from .label_history import LabelHistoryDialog
@@ -235,11 +236,13 @@ class Navigation:
 
     # -- heat-map ----------------------------------------------------------------------------------
     def toggle_heatmap(self, on: bool) -> None:
-        """Show / hide the current model's per-pixel uncertainty over the image."""
+        """Show / hide the per-pixel uncertainty over the image: the latest suggestion round's
+        ensemble disagreement (what ranked the round), else the model's own doubt."""
         s = self.session
-        if on and not s.has_model:
+        if on and not s.has_heatmap:
             on = False
-            s.report("No segmentation model yet: press Retrain first to get a heat-map.", "warning")
+            s.report("Nothing to map yet: press Suggest (after labelling an image) or Retrain first.",
+                     "warning")  # fmt: skip
         s.heatmap_on = bool(on)
         self.heatmap_button.blockSignals(True)
         self.heatmap_button.setChecked(s.heatmap_on)
@@ -248,22 +251,28 @@ class Navigation:
             self._ensure_heatmap()
         else:
             self.layers.show_heatmap(None)
+            self.heat_legend.show_for(None, None)  # type: ignore[attr-defined]
         self.view.refresh_actions()
 
     def _ensure_heatmap(self) -> None:
         s = self.session
-        project, image_id = s.project, s.current_image_id
-        if project is None or image_id is None or project.current_model is None:
+        project, image_id, source = s.project, s.current_image_id, s.heat_source()
+        if project is None or image_id is None or source is None:
             return
-        heat = s.cached_heat()
+        heat = s.cached_heat(source.cache_key)
         if heat is not None:
-            self.layers.show_heatmap(heat)
-            self.layers.activate_labels()
+            self.show_heat(source, heat)
             return
         if s.busy or self.runner.is_running:  # type: ignore[attr-defined]
             s.say("The heat-map will be computed when the running job ends.")
             return
-        self._start_heatmap(image_id, project.current_model)  # type: ignore[attr-defined]
+        self._start_heatmap(image_id, source)  # type: ignore[attr-defined]
+
+    def show_heat(self, source: HeatmapSource, heat: np.ndarray) -> None:
+        """Put a computed map on the canvas (transparent where certain) and its legend in the panel."""
+        layer = self.layers.show_heatmap(heat, scale=source.scale, name=source.title)
+        self.heat_legend.show_for(source, layer, float(np.mean(heat)))  # type: ignore[attr-defined]
+        self.layers.activate_labels()
 
 
 __all__ = ["Navigation"]

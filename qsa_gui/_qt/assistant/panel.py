@@ -38,6 +38,7 @@ from qsa_gui.core.project.store import STATUS_LABELLED
 
 from ..actions import ACTIONS, SHORTCUTS
 from ..gallery import STATUS_COLOURS, GalleryWidget
+from ..heat_legend import HeatLegend
 from ..history_plot import HistoryPlot
 from ..progress_panel import ProgressPanel
 from ..sparkline import LossSparkline
@@ -142,25 +143,28 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.gallery.image_activated.connect(w.on_gallery_current)
     w.empty_page = QWidget(w)
     hint = QLabel(
-        "<b>No project open.</b><br>Open a project folder, or start with a demo project of "
-        "generated glands, then import your own images.",
+        "<b>No project open.</b><br>Start a new project and import your images, open an "
+        "existing project folder, or try a demo project of generated glands.",
         w.empty_page,
     )
     hint.setWordWrap(True)
     hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    w.empty_open_button = QPushButton("Open project…", w.empty_page)
-    w.empty_open_button.clicked.connect(w.ask_open_project)
-    w.empty_demo_button = QPushButton("New demo project…", w.empty_page)
-    w.empty_demo_button.clicked.connect(w.ask_demo_project)
+    empty_buttons = QGridLayout()
+    for i, (attr, text, slot) in enumerate((
+        ("empty_new_button", "New project…", lambda: w.ask_new_project()),
+        ("empty_open_button", "Open project…", lambda: w.ask_open_project()),
+        ("empty_import_button", "Import images…", lambda: w.ask_import_images()),
+        ("empty_demo_button", "New demo project…", lambda: w.ask_demo_project()),
+    )):  # fmt: skip
+        b = QPushButton(text, w.empty_page)
+        b.clicked.connect(lambda _checked=False, f=slot: f())
+        setattr(w, attr, b)
+        empty_buttons.addWidget(b, i // 2, i % 2)
+    w.empty_import_button.setToolTip("Choose images, then a folder for the new project that holds them")
     empty = QVBoxLayout(w.empty_page)
     empty.addStretch(1)
     empty.addWidget(hint)
-    row = QHBoxLayout()
-    row.addStretch(1)
-    row.addWidget(w.empty_open_button)
-    row.addWidget(w.empty_demo_button)
-    row.addStretch(1)
-    empty.addLayout(row)
+    empty.addLayout(empty_buttons)
     empty.addStretch(1)
     w.gallery_stack = QStackedWidget(w)
     w.gallery_stack.addWidget(w.empty_page)
@@ -274,6 +278,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     layout.addWidget(splitter, 1)
     layout.addWidget(w.image_label)
     layout.addWidget(annotate)
+    w.heat_legend = HeatLegend(w)  # shown with the heat-map: its scale, meaning and opacity
+    layout.addWidget(w.heat_legend)
     layout.addWidget(model)
     layout.addWidget(w.message_label)
     layout.addWidget(w.progress_panel)

@@ -83,11 +83,12 @@ def segment_done(w: AssistantWidget, result: dict[str, np.ndarray]) -> None:
 
 
 def heatmap_done(w: AssistantWidget, result: HeatmapResult) -> None:
-    w.session.store_heat(result.image_id, result.model_version, result.heat)
+    src = result.source
+    w.session.store_heat(result.image_id, src.cache_key, result.heat)
     if w.session.heatmap_on and result.image_id == w.current_image_id:
-        w.layers.show_heatmap(result.heat)
-        w.layers.activate_labels()
-        w.session.say(f"Heat-map: model {result.model_version}'s uncertainty (bright = unsure).")
+        w.show_heat(src, result.heat)
+        where = f"round {src.round_index}'s suggestive models" if src.round_index else f"model {src.key}"
+        w.session.say(f"{src.title} ({where}): mean {result.mean:.3f}; clear where certain.")
 
 
 def import_done(w: AssistantWidget, report: ImportReport) -> None:

@@ -145,6 +145,7 @@ class PanelView:
         w.loss_values = []
         w.loss_plot.set_values([])
         w.progress_panel.reset()
+        w.heat_legend.show_for(None, None)
         self.show_message("", "info")
         w.validation_label.setText(self.session.model_text())
         w.validation_label.setToolTip(self.session.model_tooltip())

@@ -41,7 +41,7 @@ from qsa_gui.core.model.warmup import warm_up_torch
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
-from qsa_gui.core.workflow.heatmap import heatmap_job
+from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_job
 from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
 from .. import napari_private
@@ -165,14 +165,18 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         return True
 
     # -- project -----------------------------------------------------------------------------------
-    def open_project(self, path: str | Path) -> bool:
-        """Close the current project (asks if a job runs), open ``path`` and show its gallery."""
+    def open_project(self, path: str | Path, *, quiet: bool = False) -> bool:
+        """Close the current project (asks if a job runs), open ``path`` and show its gallery.
+        ``quiet``: a failure is a one-line warning, not a dialog (reopening at start)."""
         if not self.close_project():
             return False
         try:
             project = Project.open(path)
         except (QSAError, OSError) as exc:
-            self._error_box("Cannot open project", str(exc))
+            if quiet:
+                self._report(f"Could not reopen the last project: {exc}", "warning")
+            else:
+                self._error_box("Cannot open project", str(exc))
             return False
         self._set_project(project)
         self._report(f"Opened {project.name}: {self.session.counts_text()}.")
@@ -344,10 +348,10 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
         self._start(job, lambda cancel: workflow.segment_job(project, ids, settings, cancel))
 
-    def _start_heatmap(self, image_id: str, version: str) -> None:
+    def _start_heatmap(self, image_id: str, source: HeatmapSource) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda cancel: heatmap_job(project, image_id, version, settings, cancel))
+        self._start(job, lambda cancel: heatmap_job(project, image_id, source, settings, cancel))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""

@@ -66,9 +66,19 @@ def default_k(n_total: int, fraction: float = 0.1) -> int:
     return max(1, int(round(fraction * n_total)))
 
 
+def disagreement_map(probabilities: np.ndarray) -> np.ndarray:
+    """Per-pixel across-model standard deviation of ``probabilities`` (K, H, W) -> (H, W).
+
+    The heat-map shows this map and the ranking uses its mean (:func:`image_uncertainty`), so the
+    picture and the table's u are one quantity: 0 where the members agree, at most 0.5 (half
+    the members say 0, half say 1).
+    """
+    return np.std(np.asarray(probabilities), axis=0)
+
+
 def image_uncertainty(probabilities: np.ndarray) -> float:
     """Mean over pixels of the across-model standard deviation; ``probabilities`` is (K, H, W)."""
-    return float(np.mean(np.std(probabilities, axis=0)))
+    return float(np.mean(disagreement_map(probabilities)))
 
 
 def predictive_entropy(mean_prob: np.ndarray) -> float:

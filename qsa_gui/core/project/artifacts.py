@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,36 @@ class ArtifactsMixin:
 
     def scores_path(self, model_key: str) -> Path:
         return self._inside(f"scores/{safe_key(model_key)}.npz", "scores cache")
+
+    def ensemble_folder(self, model_key: str) -> Path:
+        """scores/<key>.members/: the suggestive ensemble whose disagreement gave those scores
+        (the heat-map shows it per pixel); written by :mod:`qsa_gui.core.workflow.members`."""
+        return self._inside(f"scores/{safe_key(model_key)}.members", "suggestive ensemble")
+
+    def save_ensemble(self, model_key: str, write: Callable[[Path], object]) -> Path:
+        """Store the suggestive ensemble of ``model_key``: ``write(folder)`` fills a fresh temp
+        folder inside scores/, which then replaces :meth:`ensemble_folder` by a rename (a crash
+        leaves the old members or none, never half of them). Returns the folder."""
+        with self._mutex:
+            self._check_writable()
+            final = self.ensemble_folder(model_key)
+            final.parent.mkdir(exist_ok=True)
+            tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                tmp.mkdir()
+                write(tmp)
+                if final.exists():
+                    old = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
+                    os.replace(final, old)
+                    shutil.rmtree(old, ignore_errors=True)
+                os.replace(tmp, final)
+            except OSError as e:
+                why = e.strerror or e
+                raise ProjectError(f"{final}: could not save the suggestive ensemble ({why})") from e
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+            return final
 
     def save_scores(self, model_key: str, arrays: Mapping[str, Any]) -> None:
         """Cache suggestion scores (plain numeric/string arrays only: never pickles)."""

@@ -16,6 +16,7 @@ import numpy as np
 from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor, default_k
 from qsa_gui.core.active.strategies import get_strategy, select
 from qsa_gui.core.project.store import Project, SuggestionRound
+from qsa_gui.core.workflow.members import save_members
 from qsa_gui.core.workflow.scores import strategy_scores_job
 
 from ..errors import QSAError
@@ -132,9 +133,13 @@ def _scores_for(
             yield Progress("reusing cached scores (labels unchanged)", 1.0)
             return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
     images, labels = _load_pairs(project, labelled)
-    scores, _ = yield from strategy_scores_job(
+    scores, members = yield from strategy_scores_job(
         strategy, settings, images, labels, pool, project.load_image, seed=settings.seed, cancel=cancel
     )
     check(cancel)
+    if members:  # kept for the heat-map: its per-pixel disagreement is what ranked the round
+        float_weights = get_strategy(strategy).needs == "float_ensemble"
+        bits = settings.ensemble_config(float_weights=float_weights).bits
+        save_members(project, key, members, bits=bits, tile=settings.tile, overlap=settings.overlap)
     project.save_scores(key, scores.arrays())
     return scores, False
