@@ -1,0 +1,202 @@
+"""The annotation tools in a real napari viewer (Xvfb): paint mode and brush on open, traced
+glands, new-gland numbers, the gland list with delete and undo, outlines, the keyboard help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from qsa_testkit import TINY_SETTINGS  # noqa: E402
+
+from qsa_gui._qt.actions import ACTIONS, NAPARI_KEYS  # noqa: E402
+from qsa_gui._qt.assistant import AssistantWidget  # noqa: E402
+from qsa_gui._qt.polygon_tool import LASSO_MODE, OUTLINE_LAYER_NAME  # noqa: E402
+from qsa_gui.components.annotation import brush_size_for, gland_areas, polygon_indices  # noqa: E402
+from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
+
+N_IMAGES, SIZE = 6, 128
+SQUARE = np.array([[4.5, 4.5], [4.5, 24.5], [24.5, 24.5], [24.5, 4.5]])  # rows / cols 5..24
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return write_demo_project(tmp_path / "p", n_images=N_IMAGES, size=SIZE)
+
+
+@pytest.fixture
+def assistant(make_napari_viewer, qtbot):
+    w = AssistantWidget(make_napari_viewer(), warm_up=False)
+    w.settings_override = TINY_SETTINGS.to_dict()
+    w.autosave_ms = 50
+    yield w
+    w.shutdown()
+
+
+def _labels(w: AssistantWidget) -> np.ndarray:
+    return np.array(w.layers.labels.data, copy=True)
+
+
+def _wait_saved(qtbot, w: AssistantWidget) -> None:
+    """The autosave wrote what the labels layer shows."""
+    p, a = w.project, w.current_image_id
+    qtbot.waitUntil(lambda: not w.session.dirty and p.load_labels(a) is not None, timeout=5000)
+    np.testing.assert_array_equal(p.load_labels(a), w.layers.labels.data)
+
+
+def test_an_opened_image_is_ready_to_paint(assistant, demo: Path):
+    w = assistant
+    w.open_project(demo)
+    layer = w.layers.labels
+    assert w.viewer.layers.selection.active is layer
+    assert layer.mode == "paint"
+    assert layer.brush_size == brush_size_for(layer.data.shape)
+    assert layer.selected_label == int(np.max(layer.data)) + 1
+    # the user's own brush size is kept on the next image, the number is fresh again
+    layer.brush_size = 9
+    w.next_image()
+    layer = w.layers.labels
+    assert layer.brush_size == 9 and layer.mode == "paint"
+    assert layer.selected_label == int(np.max(layer.data)) + 1
+
+
+def test_a_traced_outline_fills_one_new_gland_saved_and_undoable(assistant, demo: Path, qtbot):
+    w = assistant
+    w.open_project(demo)
+    layer = w.layers.labels
+    before = _labels(w)
+    new = int(before.max()) + 1
+    assert w.trigger("trace_gland")
+    shapes = w.glands.tool.shapes
+    assert shapes.name == OUTLINE_LAYER_NAME and shapes.mode == LASSO_MODE
+    assert w.viewer.layers.selection.active is shapes and w.trace_button.isChecked()
+    shapes.add(SQUARE, shape_type="polygon")  # what napari emits when a lasso is finished
+    after = _labels(w)
+    rr, cc = polygon_indices(SQUARE, before.shape)
+    inside = np.zeros(before.shape, bool)
+    inside[rr, cc] = True
+    assert inside.sum() == 400
+    assert set(np.unique(after[inside])) == {new}  # one new instance: exactly the polygon's pixels
+    np.testing.assert_array_equal(after[~inside], before[~inside])
+    assert len(shapes.data) == 0  # the outline itself is gone: only the labels keep it
+    assert layer.selected_label == new + 1  # the next gland gets the next number
+    assert f"Gland {new} filled" in w.last_message
+    _wait_saved(qtbot, w)
+    # Ctrl+Z while tracing undoes the fill (the labels layer's history, one step)
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, before)
+    # another layer made active (an image switch) ends the tool
+    w.next_image()
+    qtbot.waitUntil(lambda: not w.glands.tool.active, timeout=2000)
+    assert OUTLINE_LAYER_NAME not in [lay.name for lay in w.viewer.layers]
+    assert not w.trace_button.isChecked()
+
+
+def _stroke(qtbot, layer, coord) -> None:
+    """One brush dab with the selected number, then the event loop's turn (as after a stroke)."""
+    layer.paint(coord, layer.selected_label)
+    qtbot.wait(20)
+
+
+def test_new_gland_numbers_advance_after_each_fresh_stroke(assistant, demo: Path, qtbot):
+    w = assistant
+    w.open_project(demo)
+    layer = w.layers.labels
+    first = layer.selected_label
+    _stroke(qtbot, layer, (60, 60))  # a stroke with the fresh number
+    assert layer.selected_label == first + 1
+    _stroke(qtbot, layer, (100, 100))
+    assert layer.selected_label == first + 2
+    # correcting an existing gland: its number stays selected
+    layer.selected_label = first
+    _stroke(qtbot, layer, (62, 62))
+    assert layer.selected_label == first
+    # "New gland" (G / Alt+M) selects a fresh number and the brush
+    layer.mode = "pan_zoom"
+    assert w.trigger("new_gland")
+    assert layer.selected_label == int(np.max(layer.data)) + 1 and layer.mode == "paint"
+    # switched off, a stroke keeps its number
+    w.glands.list.auto_box.setChecked(False)
+    fresh = layer.selected_label
+    _stroke(qtbot, layer, (20, 100))
+    assert layer.selected_label == fresh
+
+
+def test_gland_list_counts_selects_deletes_and_undo_restores(assistant, demo: Path, qtbot):
+    w = assistant
+    w.open_project(demo)
+    layer = w.layers.labels
+    _stroke(qtbot, layer, (30, 30))
+    _stroke(qtbot, layer, (90, 90))
+    glands = w.glands.list
+    qtbot.waitUntil(lambda: len(glands.labels()) == len(gland_areas(layer.data)), timeout=3000)
+    areas = gland_areas(layer.data)
+    assert len(areas) >= 2
+    assert glands.labels() == [lab for lab, _ in areas]
+    assert w.tabs.tabText(w.tabs.indexOf(glands)) == f"Glands ({len(areas)})"
+    shown = [int(glands.table.item(r, 1).text().replace(",", "")) for r in range(glands.table.rowCount())]
+    assert shown == [a for _, a in areas]
+    # selecting a row selects that gland's number and centres the view on it
+    target, target_area = areas[-1]
+    glands.table.selectRow(len(areas) - 1)
+    assert layer.selected_label == target
+    rr, cc = np.nonzero(np.asarray(layer.data) == target)
+    assert w.viewer.camera.center[-2:] == pytest.approx((rr.mean(), cc.mean()))
+    before = _labels(w)
+    glands.delete_button.click()
+    assert not np.any(layer.data == target)
+    assert glands.labels() == [lab for lab, _ in areas[:-1]]
+    assert f"Gland {target} deleted ({target_area:,} px)" in w.last_message
+    _wait_saved(qtbot, w)
+    layer.undo()
+    np.testing.assert_array_equal(layer.data, before)
+    qtbot.waitUntil(lambda: glands.labels() == [lab for lab, _ in areas], timeout=3000)
+
+
+def test_outlines_toggle_and_stay_on_the_next_image(assistant, demo: Path):
+    w = assistant
+    w.open_project(demo)
+    assert w.layers.labels.contour == 0
+    assert w.trigger("outlines")
+    assert w.layers.labels.contour > 0 and w.outline_button.isChecked()
+    w.next_image()
+    assert w.layers.labels.contour > 0
+    w.trigger("outlines")
+    assert w.layers.labels.contour == 0 and not w.outline_button.isChecked()
+
+
+def test_keyboard_help_lists_every_shortcut_of_the_table(assistant, qtbot):
+    w = assistant
+    dialog = w.show_shortcuts()
+    qtbot.addWidget(dialog)
+    rows = dialog.rows()
+    keys = {r[0] for r in rows}
+    panel_keys = {spec.shortcut for spec in ACTIONS.values() if spec.shortcut}
+    assert {"Alt+M", "Alt+T", "Alt+O", "Alt+D"} <= panel_keys <= keys
+    assert {k for k, _, _ in NAPARI_KEYS} <= keys
+    assert ("Alt+T", "Trace a gland outline", "everywhere") in rows
+
+
+def test_window_help_lists_every_menu_shortcut(make_napari_viewer, qtbot, tmp_path: Path):
+    from qsa_gui.app.recent import make_settings
+    from qsa_gui.app.window import MainWindow
+
+    window = MainWindow(
+        settings=make_settings(tmp_path / "s.ini"), viewer=make_napari_viewer(), confirm_close=lambda n: True
+    )
+    try:
+        dialog = window.show_shortcuts()
+        keys = {r[0] for r in dialog.rows()}
+        for spec in ACTIONS.values():
+            if spec.menu_shortcuts:
+                assert ", ".join(spec.menu_shortcuts) in keys, spec.key
+        assert {"Ctrl+Q", "Ctrl+Z", "F1", "G", "T", "O"} <= {k for r in keys for k in r.split(", ")}
+        assert {k for k, _, _ in NAPARI_KEYS} <= keys
+        dialog.close()
+    finally:
+        window.close()
+        window.deleteLater()
+        qtbot.wait(10)
