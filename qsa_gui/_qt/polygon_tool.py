@@ -58,6 +58,7 @@ class PolygonTool:
         self.on_changed = on_changed
         self.shapes: Any | None = None
         self._filling = False
+        self._filled = 0  # shapes of the outline layer already filled, until it is cleared
         active = getattr(getattr(getattr(viewer, "layers", None), "selection", None), "events", None)
         if active is not None:
             active.active.connect(self._on_active_changed)
@@ -94,6 +95,7 @@ class PolygonTool:
                     **OUTLINE_STYLE,
                 )
             self.shapes.metadata["qsa_role"] = ROLE_OUTLINE
+            self._filled = 0
             self.shapes.events.data.connect(self._on_data)
             # Ctrl+Z while tracing undoes the last fill (the labels layer's history), not a shape
             self.shapes.bind_key("Control-Z", lambda _layer: self._labels_call("undo"), overwrite=True)
@@ -145,14 +147,27 @@ class PolygonTool:
         shapes = self.shapes
         self._filling = True
         try:
-            done = [self.fill(v, t) for v, t in zip(list(shapes.data), list(shapes.shape_type), strict=True)]
-            if len(shapes.data):
-                shapes.data = []  # what was drawn lives on in the labels layer only
+            items = list(zip(list(shapes.data), list(shapes.shape_type), strict=True))[self._filled :]
+            done = [self.fill(v, t) for v, t in items]
+            self._filled += len(items)
         finally:
             self._filling = False
+        # what was drawn lives on in the labels layer only; the shape goes once napari has
+        # finished drawing it (clearing the layer inside its own "added" event re-enters it)
+        QTimer.singleShot(0, self._clear)
         for result in done:
             if result is not None and self.on_filled is not None:
                 self.on_filled(*result)
+
+    def _clear(self) -> None:
+        shapes = self.shapes
+        if shapes is not None and len(shapes.data):
+            self._filling = True
+            try:
+                shapes.data = []
+            finally:
+                self._filling = False
+        self._filled = 0
 
     def _labels_call(self, name: str) -> None:
         labels = self.layers.labels

@@ -81,7 +81,7 @@ def test_a_traced_outline_fills_one_new_gland_saved_and_undoable(assistant, demo
     assert inside.sum() == 400
     assert set(np.unique(after[inside])) == {new}  # one new instance: exactly the polygon's pixels
     np.testing.assert_array_equal(after[~inside], before[~inside])
-    assert len(shapes.data) == 0  # the outline itself is gone: only the labels keep it
+    qtbot.waitUntil(lambda: len(shapes.data) == 0, timeout=2000)  # only the labels keep the outline
     assert layer.selected_label == new + 1  # the next gland gets the next number
     assert f"Gland {new} filled" in w.last_message
     _wait_saved(qtbot, w)
