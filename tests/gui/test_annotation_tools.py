@@ -125,6 +125,20 @@ def test_new_gland_numbers_advance_after_each_fresh_stroke(assistant, demo: Path
     assert layer.selected_label == fresh
 
 
+def test_a_recreated_labels_layer_gets_the_tools_too(assistant, demo: Path, qtbot):
+    w = assistant
+    w.open_project(demo)
+    w.viewer.layers.remove(w.layers.labels)
+    w.mark_done()  # no labels layer: it is recreated from the saved labels, nothing is saved
+    layer = w.layers.labels
+    assert layer is not None
+    qtbot.waitUntil(lambda: w.glands.layer is layer, timeout=2000)
+    assert layer.mode == "paint" and layer.selected_label == int(np.max(layer.data)) + 1
+    first = layer.selected_label
+    _stroke(qtbot, layer, (40, 40))
+    assert layer.selected_label == first + 1
+
+
 def test_gland_list_counts_selects_deletes_and_undo_restores(assistant, demo: Path, qtbot):
     w = assistant
     w.open_project(demo)
@@ -200,3 +214,57 @@ def test_window_help_lists_every_menu_shortcut(make_napari_viewer, qtbot, tmp_pa
         window.close()
         window.deleteLater()
         qtbot.wait(10)
+
+
+def _drag_on_canvas(canvas, points, qtbot) -> None:
+    """A real mouse drag on napari's canvas: press, moves with the button held, release."""
+    from qtpy.QtCore import QPointF, Qt
+    from qtpy.QtGui import QMouseEvent
+    from qtpy.QtWidgets import QApplication
+
+    left, none, mod = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+
+    def send(kind, p, button, buttons) -> None:
+        pos = QPointF(*p)
+        glob = QPointF(canvas.mapToGlobal(pos.toPoint()))
+        QApplication.sendEvent(canvas, QMouseEvent(kind, pos, glob, button, buttons, mod))
+
+    send(QMouseEvent.Type.MouseButtonPress, points[0], left, left)
+    for p in points[1:]:
+        send(QMouseEvent.Type.MouseMove, p, none, left)
+        qtbot.wait(5)
+    send(QMouseEvent.Type.MouseButtonRelease, points[-1], left, none)
+    qtbot.wait(50)
+
+
+def test_a_lasso_drawn_with_the_mouse_becomes_a_gland(make_napari_viewer, demo: Path, qtbot):
+    """napari's own lasso code path (press - drag - release on the canvas), not a programmatic add."""
+    from qsa_gui._qt import napari_private
+
+    viewer = make_napari_viewer(show=True)
+    w = AssistantWidget(viewer, warm_up=False)
+    try:
+        w.open_project(demo)
+        viewer.reset_view()
+        qtbot.wait(100)
+        layer = w.layers.labels
+        before = _labels(w)
+        assert w.trigger("trace_gland")
+        canvas = napari_private.qt_viewer(viewer).canvas.native
+        zoom, (crow, ccol) = viewer.camera.zoom, viewer.camera.center[-2:]
+        assert zoom * 20 > 30, (zoom, canvas.width(), canvas.height())  # vertices > 10 screen px apart
+        t = np.linspace(0, 2 * np.pi, 16)
+        ring = np.stack([64 + 20 * np.sin(t), 64 + 20 * np.cos(t)], axis=1)  # a circle, r = 20 px
+        screen = [
+            (canvas.width() / 2 + (c - ccol) * zoom, canvas.height() / 2 + (r - crow) * zoom) for r, c in ring
+        ]
+        _drag_on_canvas(canvas, screen, qtbot)
+        qtbot.waitUntil(lambda: len(w.glands.tool.shapes.data) == 0, timeout=2000)
+        changed = np.asarray(layer.data) != before
+        assert set(np.unique(np.asarray(layer.data)[changed])) == {int(before.max()) + 1}
+        area = int(changed.sum())
+        assert abs(area - np.pi * 20**2) < 0.1 * np.pi * 20**2  # the circle's area, within 10 %
+        rows, cols = np.nonzero(changed)
+        assert abs(rows.mean() - 64) < 2 and abs(cols.mean() - 64) < 2
+    finally:
+        w.shutdown()

@@ -177,6 +177,9 @@ class GlandController:
         self._timer.timeout.connect(self.refresh_list)
         w.session.image_changed.connect(self.on_image_shown)
         w.session.project_changed.connect(lambda _p: self._on_project_changed())
+        inserted = getattr(getattr(getattr(w.viewer, "layers", None), "events", None), "inserted", None)
+        if inserted is not None:  # a labels layer recreated without an image switch (it was deleted)
+            inserted.connect(lambda _e=None: QTimer.singleShot(0, self._follow_labels_layer))
 
     # -- per image ---------------------------------------------------------------------------------
     def labels(self) -> Any | None:
@@ -196,6 +199,11 @@ class GlandController:
         layer.selected_label = self.numbering.start(data)
         layer.contour = OUTLINE_CONTOUR if self.outlines else 0
         self.refresh_list()
+
+    def _follow_labels_layer(self) -> None:
+        layer = self.labels()
+        if layer is not None and layer is not self.layer:
+            self.on_image_shown()
 
     def _on_project_changed(self) -> None:
         self.tool.stop(activate_labels=False)
