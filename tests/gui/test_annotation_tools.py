@@ -85,9 +85,16 @@ def test_a_traced_outline_fills_one_new_gland_saved_and_undoable(assistant, demo
     assert layer.selected_label == new + 1  # the next gland gets the next number
     assert f"Gland {new} filled" in w.last_message
     _wait_saved(qtbot, w)
-    # Ctrl+Z while tracing undoes the fill (the labels layer's history, one step)
-    layer.undo()
+    # Ctrl+Z while tracing (napari sends it to the outline layer) undoes the fill: one step of
+    # the labels layer's history; Ctrl+Shift+Z redoes it
+    from app_model.types import KeyBinding
+
+    assert w.viewer.layers.selection.active is shapes
+    shapes.keymap[KeyBinding.from_str("Ctrl+Z")](shapes)
     np.testing.assert_array_equal(layer.data, before)
+    shapes.keymap[KeyBinding.from_str("Ctrl+Shift+Z")](shapes)
+    np.testing.assert_array_equal(layer.data, after)
+    layer.undo()
     # another layer made active (an image switch) ends the tool
     w.next_image()
     qtbot.waitUntil(lambda: not w.glands.tool.active, timeout=2000)
@@ -268,3 +275,12 @@ def test_a_lasso_drawn_with_the_mouse_becomes_a_gland(make_napari_viewer, demo: 
         assert abs(rows.mean() - 64) < 2 and abs(cols.mean() - 64) < 2
     finally:
         w.shutdown()
+
+
+def test_every_action_has_its_handler_and_panel_keys_are_unique():
+    for spec in ACTIONS.values():
+        assert callable(getattr(AssistantWidget, spec.handler, None)), spec.key
+    panel = [spec.shortcut for spec in ACTIONS.values() if spec.shortcut]
+    assert len(panel) == len(set(panel))
+    # napari's menu mnemonics (File, View, Layers, Plugins, Window, Help) stay free in the dock
+    assert not {"Alt+F", "Alt+V", "Alt+L", "Alt+P", "Alt+W", "Alt+H"} & set(panel)
