@@ -217,6 +217,9 @@ def test_window_help_lists_every_menu_shortcut(make_napari_viewer, qtbot, tmp_pa
         assert {"Ctrl+Q", "Ctrl+Z", "F1", "G", "T", "O"} <= {k for r in keys for k in r.split(", ")}
         assert {k for k, _, _ in NAPARI_KEYS} <= keys
         dialog.close()
+        # the panel's Project menu inside the window shows the window's keys, not the dock's Alt+ keys
+        from_panel = {r[0] for r in window.assistant.show_shortcuts().rows()}
+        assert "F1" in from_panel and "Alt+T" not in from_panel
     finally:
         window.close()
         window.deleteLater()

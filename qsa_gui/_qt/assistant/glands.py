@@ -372,7 +372,11 @@ class GlandTools:
         return self.glands.toggle_outlines()
 
     def show_shortcuts(self) -> ShortcutsDialog:
-        """The keyboard help of the napari dock (the panel's keys and napari's)."""
+        """The keyboard help: the napari dock's keys and napari's; in a window that owns the keys
+        (the desktop window: the panel has no shortcuts of its own), that window's help."""
+        host = self.window()  # type: ignore[attr-defined]
+        if not getattr(self, "shortcuts", None) and host is not self and hasattr(host, "show_shortcuts"):
+            return host.show_shortcuts()
         return show_shortcuts(self, shortcut_rows(PANEL))  # type: ignore[arg-type]
 
 
