@@ -51,6 +51,10 @@ def _has_label_history(s: Session) -> bool:
     return p is not None and image_id is not None and not s.busy and bool(p.image(image_id).label_versions)
 
 
+def _has_labels(s: Session) -> bool:
+    return s.has_image and s.labels_data() is not None
+
+
 HEATMAP_TIP = (
     "Show, per pixel, where the latest suggestion round's models disagree (what ranked the "
     "round: its mean is the table's u), clear where they agree; before any round with "
@@ -73,9 +77,19 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
                lambda s: s.has_image and s.prediction_shown, "accept_prediction", "Alt+A"),
     ActionSpec("label_history", "Label history…", "Label &history…",
                "Every saved version of this image's labels: restore an earlier one (nothing is deleted)",
-               _has_label_history, "ask_label_history", "Alt+H", ("Ctrl+H",),
+               _has_label_history, "ask_label_history", "Alt+Y", ("Ctrl+H",),
                why_not=lambda s: "No saved labels for this image yet: nothing to restore"
                if s.has_image else "Open an image to see its label history"),
+    ActionSpec("new_gland", "New gland", "New &gland number",
+               "Select a fresh label number (largest + 1): the next stroke starts a new gland",
+               _has_labels, "new_gland", "Alt+M", ("G",)),
+    ActionSpec("trace_gland", "Trace outline", "&Trace a gland outline",
+               "Draw a gland's outline, freehand (drag, or click - move - click) or with Shift+P / P "
+               "click by click; it is filled as a new gland. Press again to go back to the brush",
+               _has_labels, "toggle_trace", "Alt+T", ("T",)),
+    ActionSpec("outlines", "Outlines", "Show labels as &outlines",
+               "Show the glands as outlines instead of filled, to see the tissue under them",
+               _has_labels, "toggle_outlines", "Alt+O", ("O",)),
     ActionSpec("heatmap", "Heat-map", "Uncertainty &heat-map", HEATMAP_TIP,
                lambda s: s.has_heatmap and (not s.busy or s.heatmap_on), "toggle_heatmap", "Alt+U",
                why_not=lambda s: f"{HEATMAP_TIP}  [Alt+U]" if s.has_heatmap else
@@ -109,9 +123,31 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
                lambda s: not s.busy, "ask_open_project", menu_shortcuts=("Ctrl+O",)),
     ActionSpec("new_project", "New project…", "&New project…", "Create an empty project folder",
                lambda s: not s.busy, "ask_new_project", menu_shortcuts=("Ctrl+N",)),
+    ActionSpec("shortcuts_help", "Keyboard shortcuts…", "&Keyboard shortcuts",
+               "List every keyboard shortcut: the assistant's and napari's painting keys",
+               lambda s: True, "show_shortcuts", "", ("F1",)),
     ActionSpec("demo_project", "New demo project (generated glands)…", "", "A project of generated glands",
                lambda s: not s.busy, "ask_demo_project"),
 )}  # fmt: skip
+
+#: napari's own keys the annotation relies on, for the keyboard help: (keys, what, where).
+NAPARI_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("2, P", "Paint brush", "labels layer"),
+    ("1, E", "Eraser", "labels layer"),
+    ("4, F", "Fill bucket", "labels layer"),
+    ("5, L", "Pick a gland's number from the image", "labels layer"),
+    ("3", "napari's click-by-click polygon, painted with the selected number", "labels layer"),
+    ("[  /  ]", "Smaller / larger brush", "labels layer"),
+    ("M", "New label number (napari's own; like the assistant's New gland)", "labels layer"),
+    ("-  /  =", "Previous / next label number", "labels layer"),
+    ("X", "Swap the selected number with the background (erase with the brush)", "labels layer"),
+    ("B", "Preserve labels: paint (and trace) only over background", "labels layer"),
+    ("Ctrl+Z  /  Ctrl+Shift+Z", "Undo / redo a stroke, fill, traced gland or deletion", "labels layer"),
+    ("6, Z, hold Space", "Pan and zoom", "canvas"),
+    ("Shift+P  /  P", "Lasso / click-by-click polygon while tracing", "outline layer"),
+    ("Enter, Esc", "Finish the outline being drawn", "outline layer"),
+    ("Delete, Backspace", "Delete the selected gland", "gland list"),
+)
 
 #: The panel's window-wide keyboard shortcuts (napari), by action key.
 SHORTCUTS: dict[str, str] = {k: a.shortcut for k, a in ACTIONS.items() if a.shortcut}
@@ -122,4 +158,4 @@ def key_sequences(spec: ActionSpec) -> list[QKeySequence]:
     return [QKeySequence(s) for s in spec.menu_shortcuts]
 
 
-__all__ = ["ACTIONS", "ActionSpec", "SHORTCUTS", "key_sequences"]
+__all__ = ["ACTIONS", "ActionSpec", "NAPARI_KEYS", "SHORTCUTS", "key_sequences"]

@@ -243,6 +243,10 @@ class AnnotationLayers:
         if layer is not None and self.viewer is not None:
             self.viewer.layers.selection.active = layer
 
+    def owned(self) -> contextlib.AbstractContextManager[None]:
+        """Layers added inside are the assistant's own tools (never reported as foreign)."""
+        return self._own()
+
     def restack(self) -> None:
         """Our layers back on top of any others (labels topmost)."""
         self._restack()

@@ -13,9 +13,10 @@ from typing import Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QAction, QKeySequence
-from qtpy.QtWidgets import QMenu, QMessageBox
+from qtpy.QtWidgets import QMenu
 
 from qsa_gui._qt.actions import ACTIONS
+from qsa_gui._qt.shortcuts_help import WINDOW, ShortcutsDialog, shortcut_rows, show_shortcuts
 
 from .dialogs import show_about
 
@@ -23,6 +24,7 @@ from .dialogs import show_about
 ASSISTANT_MENU_ACTIONS = (
     "next_image", "previous_image", "next_suggested", "mark_done",
     "suggest", "retrain", "segment_current", "segment_all", "cancel_job", "label_history",
+    "new_gland", "trace_gland", "outlines",
 )  # fmt: skip
 #: Menu status tips worded for the window where they differ from the panel's button tooltips.
 WINDOW_TIPS = {
@@ -114,7 +116,8 @@ class WindowMenus:
             )
         a("heatmap", t["heatmap"].menu_text, self._toggle_heatmap, (), "Show where the model is unsure", True)
         a("fit", "&Fit image to window", self.viewer.reset_view, ("Ctrl+R",), "Zoom to show the whole image")
-        a("shortcuts", "&Keyboard shortcuts", self.show_shortcuts, (), "List the keyboard shortcuts")
+        help_spec = t["shortcuts_help"]
+        a("shortcuts", help_spec.menu_text, self.show_shortcuts, help_spec.menu_shortcuts, help_spec.tip)
         a("about", "&About qsa-gui", lambda: show_about(self), (), "Version, method, licence")  # fmt: skip
 
     def _build_menus(self) -> None:
@@ -141,6 +144,8 @@ class WindowMenus:
         annotate.addActions(
             [acts[k] for k in ("next_image", "previous_image", "next_suggested", "mark_done")]
         )
+        annotate.addSeparator()
+        annotate.addActions([acts[k] for k in ("new_gland", "trace_gland", "outlines")])
         annotate.addSeparator()
         annotate.addActions([acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all")])
         annotate.addSeparator()
@@ -176,18 +181,9 @@ class WindowMenus:
                 rows.append((action.text().replace("&", "").rstrip("…"), ", ".join(keys)))
         return rows
 
-    def show_shortcuts(self) -> None:
-        rows = "".join(
-            f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in self.shortcut_rows()
-        )
-        QMessageBox.information(
-            self,
-            "Keyboard shortcuts",
-            f"<table cellspacing='6'>{rows}</table><p>Painting (napari, on the image): "
-            "<b>2</b> or <b>P</b> paint, <b>1</b> or <b>E</b> erase, <b>4</b> or <b>F</b> fill, "
-            "<b>5</b> or <b>L</b> pick a label, <b>M</b> new label, <b>[</b> / <b>]</b> brush size, "
-            "<b>6</b> or <b>Z</b> pan and zoom, hold <b>Space</b> to pan.</p>",
-        )
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help > Keyboard shortcuts: the action table's menu keys, the window's own, napari's."""
+        return show_shortcuts(self, shortcut_rows(WINDOW, self.shortcut_rows()))
 
     # -- recent projects ---------------------------------------------------------------------
     def _rebuild_recent_menu(self) -> None:

@@ -101,6 +101,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.label_history_action = menu_action(menu, "label_history")
     menu.addSeparator()
     w.close_action = menu_action(menu, "close_project")
+    w.shortcuts_action = menu_action(menu, "shortcuts_help")
     w.project_button.setMenu(menu)
 
     w.name_label = QLabel("No project open", w)
@@ -181,6 +182,11 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.heatmap_button.setToolTip("")
     w.suggest_button = button("suggest")
     w.retrain_button = button("retrain")
+    w.new_gland_button = button("new_gland")
+    w.trace_button = button("trace_gland")
+    w.trace_button.setCheckable(True)
+    w.outline_button = button("outlines")
+    w.outline_button.setCheckable(True)
     w.segment_button = button("segment_current")
     w.segment_all_button = button("segment_all")
 
@@ -194,6 +200,9 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     grid.addWidget(w.mark_done_button, 1, 0)
     grid.addWidget(w.accept_button, 1, 1)
     grid.addWidget(w.heatmap_button, 1, 2)
+    grid.addWidget(w.new_gland_button, 2, 0)
+    grid.addWidget(w.trace_button, 2, 1)
+    grid.addWidget(w.outline_button, 2, 2)
     model = QGroupBox("Model", w)
     grid2 = QGridLayout(model)
     grid2.setContentsMargins(6, 4, 6, 6)
@@ -254,6 +263,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     lay.addWidget(w.history_plot, 1)
     lay.addWidget(w.history_label)
     w.tabs.addTab(history_page, "History")
+    w.tabs.addTab(w.glands.list, "Glands")
     w.history_page = history_page
     w.tabs.currentChanged.connect(lambda _i: w.view.draw_history_if_shown())
 

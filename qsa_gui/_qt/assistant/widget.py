@@ -49,6 +49,7 @@ from ..actions import ACTIONS
 from ..layers import ROLE_PREDICTION, AnnotationLayers
 from ..runner import JobRunner
 from . import dialogs, results
+from .glands import GlandController, GlandTools
 from .navigation import Navigation
 from .panel import build_panel, install_shortcuts
 from .results import RunningJob
@@ -58,7 +59,7 @@ from .watch import WindowWatcher
 logger = logging.getLogger(__name__)
 
 
-class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
+class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
     """Project header, gallery, actions, progress and the Suggestions / Training / History tabs."""
 
     project_changed = Signal(object)
@@ -99,6 +100,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.timeout.connect(lambda: self.session.flush(quiet=False))
 
+        self.glands = GlandController(self)  # the annotation tools (glands.py)
         build_panel(self, thumbnail_size)
         self.view = PanelView(self)
         self.shortcuts = install_shortcuts(self) if shortcuts else {}
@@ -240,6 +242,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
             self.session.project = None
         self.gallery.wait_thumbnails(5.0)
         self._watcher.release()  # a closed viewer must not be kept alive by this panel
+        self.glands.tool.detach()
         self.layers.detach()
         self.viewer = None
 
