@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -121,15 +120,17 @@ def test_two_windows_on_a_stale_lock_one_wins_one_is_told(demo: Path, qtbot):
 CHILD = textwrap.dedent(
     """
     import os, sys, time
+    from pathlib import Path
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from qtpy.QtWidgets import QApplication
     app = QApplication([])
     from qsa_gui._qt.assistant import AssistantWidget
     w = AssistantWidget(None)
     w._error_box = lambda title, text: print("ERROR", text, flush=True)
-    go = float(sys.argv[2])
-    while time.time() < go:
-        time.sleep(0.001)
+    go, done = Path(sys.argv[2]), Path(sys.argv[3])
+    print("READY", flush=True)
+    while not go.exists():
+        pass
     ok = w.open_project(sys.argv[1])
     print("OPENED" if ok else "REFUSED", flush=True)
     if ok:
@@ -137,7 +138,9 @@ CHILD = textwrap.dedent(
         import numpy as np
         w.project.save_labels(image, np.full(w.project.image(image).shape, 2, np.int32), done=True)
         print("SAVED", image, flush=True)
-        time.sleep(1.5)
+        deadline = time.time() + 60
+        while not done.exists() and time.time() < deadline:
+            time.sleep(0.01)
     w.shutdown()
     """
 )
@@ -145,27 +148,31 @@ CHILD = textwrap.dedent(
 
 def test_a_window_and_another_process_released_together_on_a_stale_lock(demo: Path, qtbot, tmp_path):
     """A real second process (its own GUI panel, offscreen) and this window open at the same
-    moment: exactly one holds the project, and what the winner saved is in the manifest."""
+    moment (both spin on a go file): exactly one holds the project, the other is told, and what
+    the winner saved is the only labelling in the manifest."""
     _stale_lock(demo)
-    script = tmp_path / "child.py"
+    script, go, done = tmp_path / "child.py", tmp_path / "go", tmp_path / "done"
     script.write_text(CHILD)
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "PATH": "/usr/bin:/bin"}
-    go = time.time() + 6.0  # both start polling the clock well before: a barrier in time
-    child = subprocess.Popen([sys.executable, str(script), str(demo), repr(go)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen([sys.executable, str(script), str(demo), str(go), str(done)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     w = AssistantWidget(None)
     errors: list[str] = []
     w._error_box = lambda title, text: errors.append(text)
+    lines: list[str] = []
     try:
-        while time.time() < go:
-            time.sleep(0.001)
+        assert child.stdout.readline().strip() == "READY"
+        go.touch()
         mine = w.open_project(demo)
         if mine:
             a = w.project.unlabelled_ids()[-1]
             w.project.save_labels(a, np.full(w.project.image(a).shape, 3, np.int32), done=True)
-            time.sleep(1.5)
+        lines.append(child.stdout.readline())  # the child's attempt is over: OPENED/REFUSED/ERROR
+        if mine:
             assert w.close_project()
+        done.touch()
         out, err = child.communicate(timeout=120)
+        out = "".join(lines) + out
     finally:
         w.shutdown()
         if child.poll() is None:
