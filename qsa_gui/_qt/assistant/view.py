@@ -40,6 +40,7 @@ MENU = {
     "open_project": "open_action",
     "new_project": "new_action",
     "demo_project": "demo_action",
+    "settings": "settings_action",
 }
 
 
