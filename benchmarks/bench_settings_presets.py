@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--presets", default="quick,standard")
     ap.add_argument("--device")
     ap.add_argument("--estimate-only", action="store_true")
+    ap.add_argument("--jobs", default="suggest,retrain", help="which jobs to run per step")
+    ap.add_argument("--labelled", type=int, default=2, help="steps: 1, then 2 labelled images, ...")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -52,10 +54,10 @@ def main() -> None:
             folder = write_demo_project(Path(tmp) / "demo", real_samples=True)
             with Project.open(folder) as project:
                 pool = [r for r in project.images if r.split == "pool" and r.name.startswith("gland_")]
-                for step, image in enumerate(pool[:2], start=1):
+                for step, image in enumerate(pool[: args.labelled], start=1):
                     index = int(image.name.split("_")[1])
                     project.save_labels(image.id, truth[index].labels.astype(np.int32), done=True)
-                    for job in ("suggest", "retrain"):
+                    for job in args.jobs.split(","):
                         est = estimate_jobs(project, settings, cal)[job]
                         measured = None
                         if not args.estimate_only:

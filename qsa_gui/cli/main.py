@@ -170,7 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 cancelled, 1 an internal error (one line too; QSA_DEBUG=1 shows the traceback)."""
     try:  # everything, imports and parsing included, inside the Ctrl-C handler
         _tolerant_streams()
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # KEY=VALUE after an option (`qsa settings P --preset quick k=v`): argparse leaves them
+            if getattr(args, "assignments", None) is None:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.assignments += extra
         return _run_command(args.func, args)
     except KeyboardInterrupt:
         # Outside a job (start-up, imports, parsing, plain file work): nothing was committed by us.

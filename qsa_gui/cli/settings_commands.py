@@ -40,7 +40,10 @@ def _print_settings(project, settings, estimate: bool) -> None:
         return
     for job in ("suggest", "retrain"):
         est = estimates[job]
-        print(f"  estimated {job}: {est.text} on this machine ({est.detail})")
+        if est.seconds <= 0:  # the job cannot run yet: say why instead of a number
+            print(f"  estimated {job}: {est.detail}")
+        else:
+            print(f"  estimated {job}: {est.text} on this machine ({est.detail})")
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

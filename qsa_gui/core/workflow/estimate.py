@@ -35,7 +35,10 @@ class JobEstimate:
 
     @property
     def text(self) -> str:
-        """``about 3 min`` (``roughly`` when timed at a smaller size and scaled)."""
+        """``about 3 min`` (``roughly`` when timed at a smaller size and scaled); why not, when
+        the job cannot run yet."""
+        if self.seconds <= 0:
+            return self.detail
         word = "roughly" if self.extrapolated else "about"
         return f"{word} {format_duration(self.seconds)}"
 
@@ -102,7 +105,7 @@ def suggest_seconds(
     from qsa_gui.core.active.strategies import get_strategy
 
     if not pool_shapes:
-        return 0.0, "every image is labelled: nothing to suggest"
+        return 0.0, "no unlabelled pool images: nothing to suggest"
     needs = get_strategy(settings.strategy).needs if n_labelled else "none"
     if needs == "none":
         mpx = sum(int(s[0]) * int(s[1]) for s in pool_shapes) / 1e6
