@@ -122,3 +122,12 @@ def test_estimate_within_a_factor_of_two_of_a_measured_run(tmp_path):
         run_job(retrain_job(project, settings))
         measured = time.perf_counter() - t0
     assert 0.5 <= estimate.seconds / measured <= 2.0, (estimate, measured, cal)
+
+
+def test_the_demo_project_gets_the_quick_preset(tmp_path):
+    from qsa_gui.core.project.store import Project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
+
+    folder = write_demo_project(tmp_path / "demo", n_images=4, size=32)
+    with Project.open(folder, read_only=True) as project:
+        assert matching_preset(Settings.from_dict(project.settings)) is get_settings_preset("quick")

@@ -357,6 +357,15 @@ def estimate_text(project: Any, settings: Settings, kind: str) -> str:
     return f"{est.text} with {preset.title if preset else 'custom'} settings"
 
 
+def announce_estimate(widget: Any, kind: str, settings: Settings) -> None:
+    """A job just started: its estimate in the progress panel (until a measured ETA) and the
+    status line, e.g. "Retrain: about 3 min with Quick settings"."""
+    text = estimate_text(widget.project, settings, kind)
+    if text:
+        widget.progress_panel.set_estimate(text)
+        widget.session.say(f"{widget.runner.job_name}: {text}")
+
+
 def open_settings_dialog(widget: Any) -> SettingsDialog:
     """Open the dialog for an AssistantWidget's project (window-modal, returns at once)."""
     from qsa_gui.core.workflow.common import project_settings
@@ -378,4 +387,10 @@ def open_settings_dialog(widget: Any) -> SettingsDialog:
     return dialog
 
 
-__all__ = ["SettingsDialog", "available_devices", "estimate_text", "open_settings_dialog"]
+__all__ = [
+    "SettingsDialog",
+    "announce_estimate",
+    "available_devices",
+    "estimate_text",
+    "open_settings_dialog",
+]

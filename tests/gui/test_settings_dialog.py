@@ -124,3 +124,33 @@ def test_opened_from_the_panel_and_estimate_before_a_job(qtbot, project, tmp_pat
             assert w.progress_panel.eta_label.text() == text  # before the first measured ETA
     finally:
         w.shutdown()
+
+
+def test_the_window_menu_opens_it(qtbot, project, tmp_path, make_napari_viewer):
+    pytest.importorskip("napari")
+    import gc
+
+    from qsa_gui.app.recent import make_settings
+    from qsa_gui.app.window import MainWindow
+
+    folder = project.folder
+    project.close()
+    window = MainWindow(settings=make_settings(tmp_path / "w.ini"), viewer=make_napari_viewer(),
+                        confirm_close=lambda name: True)  # fmt: skip
+    try:
+        action = window.menu_actions["settings"]
+        assert action in window.file_menu.actions() and action.text() == "Project &settings…"
+        window._update_actions()
+        assert not action.isEnabled()  # no project open
+        assert window.assistant.open_project(folder)
+        window._update_actions()
+        assert action.isEnabled()
+        action.trigger()
+        dialog = window.assistant.settings_dialog
+        assert dialog.isVisible() and dialog.project is window.assistant.project
+        dialog.reject()
+    finally:
+        window.close()
+        window.deleteLater()
+        qtbot.wait(10)
+        gc.collect()

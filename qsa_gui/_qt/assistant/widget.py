@@ -301,7 +301,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
         if self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel)):
-            self._announce_estimate("suggest", settings)
+            settings_dialog.announce_estimate(self, "suggest", settings)
 
     def retrain(self) -> None:
         """Retrain the segmentation model on the labelled images (a job, guarded against regressions)."""
@@ -320,7 +320,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
         if self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel)):
-            self._announce_estimate("retrain", settings)
+            settings_dialog.announce_estimate(self, "retrain", settings)
 
     def segment_current(self) -> None:
         """Segment the shown image with the current model (a job); shows the prediction layer."""
@@ -350,19 +350,6 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
         self._start(job, lambda cancel: heatmap_job(project, image_id, version, settings, cancel))
-
-    def _announce_estimate(self, kind: str, settings: Settings) -> None:
-        """The estimate in the progress panel and the status line (only from a cached timing:
-        measuring now would delay the job it estimates)."""
-        text = settings_dialog.estimate_text(self.project, settings, kind)
-        if text:
-            self.progress_panel.set_estimate(text)
-            self.session.say(f"{self.runner.job_name}: {text}")
-
-    def ask_settings(self) -> None:
-        """The project settings dialog (window-modal; OK saves, refused while a job runs)."""
-        if self.project is not None:
-            self.settings_dialog = settings_dialog.open_settings_dialog(self)
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
