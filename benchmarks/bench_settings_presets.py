@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--estimate-only", action="store_true")
     ap.add_argument("--jobs", default="suggest,retrain", help="which jobs to run per step")
     ap.add_argument("--labelled", type=int, default=2, help="steps: 1, then 2 labelled images, ...")
+    ap.add_argument("--recalibrate", action="store_true", help="time the device again before each job")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -58,6 +59,12 @@ def main() -> None:
                     index = int(image.name.split("_")[1])
                     project.save_labels(image.id, truth[index].labels.astype(np.int32), done=True)
                     for job in args.jobs.split(","):
+                        if args.recalibrate:  # a shared machine's load changes from minute to minute
+                            from qsa_gui.core.model.calibration import calibrate
+
+                            s = settings
+                            args_ = (s.preset, s.batch_size, s.patch_size, s.tile, s.device)
+                            cal = calibrate(*args_, refresh=True)
                         est = estimate_jobs(project, settings, cal)[job]
                         measured = None
                         if not args.estimate_only:
@@ -71,6 +78,7 @@ def main() -> None:
                             "labelled": step,
                             "estimate_s": round(est.seconds, 1),
                             "measured_s": None if measured is None else round(measured, 1),
+                            "train_s": round(cal.train_s, 4),
                             "device": cal.device,
                             "threads": threads,
                             "extrapolated": est.extrapolated,

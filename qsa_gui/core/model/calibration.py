@@ -187,7 +187,16 @@ def _forward_seconds(model: Any, size: int, device: str) -> float:
 def measure(
     preset: str, batch_size: int, patch_size: int, tile: int, device: str | None = None
 ) -> Calibration:
-    """Time training iterations and one tile now (see the module docstring); no cache."""
+    """Time training iterations and one tile now (see the module docstring); no cache. Torch's
+    random state is restored afterwards, so a seeded job gives the same result with or without."""
+    import torch
+
+    devices = [torch.cuda.current_device()] if _resolved_device(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        return _measure(preset, batch_size, patch_size, tile, device)
+
+
+def _measure(preset: str, batch_size: int, patch_size: int, tile: int, device: str | None) -> Calibration:
     from ..runtime import configure_threads
     from .fcn import SAFCN, preset_config
 
