@@ -95,3 +95,23 @@ def test_show_estimates_the_jobs_on_this_machine(project, tmp_path, capsys):
     s = Settings()
     assert "estimated suggest: about" in out and f"{s.ensemble_size} suggestive FCN(s)" in out
     assert "estimated retrain: about" in out and f"x {10 + 3 * s.inq_iterations} iterations" in out
+
+
+def test_help_names_the_presets(capsys):
+    from qsa_gui.core.settings_presets import SETTINGS_PRESETS
+
+    with pytest.raises(SystemExit) as done:
+        main(["settings", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert done.value.code == 0 and "KEY=VALUE" in text
+    assert all(" ".join(p.description.split()) in text for p in SETTINGS_PRESETS.values())
+
+
+def test_a_device_this_machine_lacks_is_refused(project, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert main(["settings", str(project), "device=cuda", "--no-estimate"]) == 2
+    assert "settings.device is 'cuda' but this machine has no CUDA device" in capsys.readouterr().err
+    assert stored(project).get("device") is None

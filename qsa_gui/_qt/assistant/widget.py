@@ -14,7 +14,7 @@ Public API (used by the PySide6 main window and the napari plugin)::
                                                 # (warms torch up once per process: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
-    w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job()
+    w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job() ; w.ask_settings()
     w.next_suggested() ; w.next_image() ; w.previous_image() ; w.mark_done() ; w.show_image(id)
     w.toggle_heatmap(on) ; w.trigger(action_key)   # keys of qsa_gui._qt.actions.ACTIONS
     w.session ; w.project ; w.current_image_id ; w.runner ; w.is_busy ; w.settings_override
