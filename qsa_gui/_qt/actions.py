@@ -117,6 +117,9 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
                _idle, "ask_import_images", menu_shortcuts=("Ctrl+I",)),
     ActionSpec("export", "Export labels and model…", "&Export labels and model…",
                "Write labels, predictions, a CSV and the current model to a folder", _idle, "ask_export"),
+    ActionSpec("settings", "Settings…", "Project &settings…",
+               "Model size presets (Quick / Standard / Paper), bits, ensemble size, device, and how long "
+               "Suggest and Retrain take on this machine", lambda s: s.has_project, "ask_settings"),
     ActionSpec("close_project", "Close project", "", "Save the labels and close the project",
                _idle, "close_project"),
     ActionSpec("open_project", "Open project…", "&Open project…", "Open a project folder",

@@ -51,6 +51,7 @@ class ProgressPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner: JobRunner | None = None
+        self.estimate_text = ""  # the job's estimate before it started, shown until a measured ETA
         self.title_label = QLabel("Idle", self)
         font = self.title_label.font()
         font.setBold(True)
@@ -142,7 +143,14 @@ class ProgressPanel(QWidget):
         self.stage_label.setVisible(visible)
         self.eta_label.setVisible(visible)
 
+    def set_estimate(self, text: str) -> None:
+        """Show the job's estimate (e.g. "about 3 min") until its own ETA is measured."""
+        self.estimate_text = text
+        if text and self.runner is not None and self.runner.is_running:
+            self.eta_label.setText(text)
+
     def _on_started(self, name: str) -> None:
+        self.estimate_text = ""
         self.title_label.setText(name)
         self.title_label.setStyleSheet("")
         self.bar.setValue(0)
@@ -157,7 +165,10 @@ class ProgressPanel(QWidget):
         if self.runner is None or not self.runner.cancel_requested:
             self.stage_label.setText(stage_text)
             self.stage_label.setToolTip(stage_text)
-        self.eta_label.setText(f"{eta_text} left" if eta_text and eta_text[0].isdigit() else eta_text)
+        measured = bool(eta_text) and eta_text[0].isdigit()
+        if not measured and self.estimate_text:
+            eta_text = self.estimate_text
+        self.eta_label.setText(f"{eta_text} left" if measured else eta_text)
         metrics = format_metrics(progress.metrics or {})
         if metrics:
             self.metrics_label.setText(metrics)

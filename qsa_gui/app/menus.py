@@ -102,6 +102,8 @@ class WindowMenus:
             "Add images to the project",
         )
         a("export", t["export"].menu_text, self.export_dialog, (), t["export"].tip)
+        settings = t["settings"]
+        a("settings", settings.menu_text, lambda: self.assistant.trigger("settings"), (), settings.tip)
         a("quit", "&Quit", self.close, ("Ctrl+Q",), "Save and quit")
         a("undo", "&Undo", self.undo, ("Ctrl+Z",), "Undo the last paint, fill or erase")
         a("redo", "&Redo", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo what was undone")
@@ -130,7 +132,7 @@ class WindowMenus:
         file_menu.addMenu(self.recent_menu)
         file_menu.addAction(acts["open_demo"])
         file_menu.addSeparator()
-        file_menu.addActions([acts["import_images"], acts["export"]])
+        file_menu.addActions([acts["import_images"], acts["export"], acts["settings"]])
         file_menu.addSeparator()
         file_menu.addAction(acts["quit"])
         self.file_menu = file_menu

@@ -14,6 +14,7 @@ from .plumbing import int_at_least as _int_at_least
 from .plumbing import quit_now as _quit_now
 from .plumbing import run_command as _run_command
 from .project_commands import cmd_export, cmd_import, cmd_init, cmd_label, cmd_status
+from .settings_commands import add_settings_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("status", cmd_status, "show every image's status and the latest suggestions (label-status)")
     sp.add_argument("project")
     sp.add_argument("--json", action="store_true")
+
+    add_settings_parser(add)
 
     sp = add("label", cmd_label, "attach a label image (instance labels) to an image and mark it done")
     sp.add_argument("project")
@@ -167,7 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 cancelled, 1 an internal error (one line too; QSA_DEBUG=1 shows the traceback)."""
     try:  # everything, imports and parsing included, inside the Ctrl-C handler
         _tolerant_streams()
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # KEY=VALUE after an option (`qsa settings P --preset quick k=v`): argparse leaves them
+            if getattr(args, "assignments", None) is None:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            args.assignments += extra
         return _run_command(args.func, args)
     except KeyboardInterrupt:
         # Outside a job (start-up, imports, parsing, plain file work): nothing was committed by us.

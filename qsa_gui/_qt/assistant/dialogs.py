@@ -115,6 +115,13 @@ class AskDialogs:
         else:
             self.ask_import_images(dropped.files)
 
+    def ask_settings(self) -> None:
+        """The project settings dialog (window-modal; OK saves, refused while a job runs)."""
+        from ..settings_dialog import open_settings_dialog
+
+        if getattr(self, "project", None) is not None:
+            self.settings_dialog = open_settings_dialog(self)
+
     def ask_export(self) -> None:
         folder = ask_folder(self, "Export labels and model to folder")
         if folder:

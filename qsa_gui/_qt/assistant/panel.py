@@ -97,6 +97,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     menu.addSeparator()
     w.import_action = menu_action(menu, "import_images")
     w.export_action = menu_action(menu, "export")
+    w.settings_action = menu_action(menu, "settings")
     menu.addSeparator()
     w.label_history_action = menu_action(menu, "label_history")
     menu.addSeparator()

@@ -44,6 +44,7 @@ MENU = {
     "new_project": "new_action",
     "demo_project": "demo_action",
     "label_history": "label_history_action",
+    "settings": "settings_action",
 }
 
 

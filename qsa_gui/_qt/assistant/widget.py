@@ -14,7 +14,7 @@ Public API (used by the PySide6 main window and the napari plugin)::
                                                 # (warms torch up once per process: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
-    w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job()
+    w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job() ; w.ask_settings()
     w.next_suggested() ; w.next_image() ; w.previous_image() ; w.mark_done() ; w.show_image(id)
     w.toggle_heatmap(on) ; w.trigger(action_key)   # keys of qsa_gui._qt.actions.ACTIONS
     w.session ; w.project ; w.current_image_id ; w.runner ; w.is_busy ; w.settings_override
@@ -44,7 +44,7 @@ from qsa_gui.core.workflow.demo_project import demo_project_job
 from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_job
 from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
-from .. import napari_private
+from .. import napari_private, settings_dialog
 from ..actions import ACTIONS
 from ..layers import ROLE_PREDICTION, AnnotationLayers
 from ..runner import JobRunner
@@ -307,7 +307,8 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         self._flush_labels()
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
-        self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel))
+        if self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel)):
+            settings_dialog.announce_estimate(self, "suggest", settings)
 
     def retrain(self) -> None:
         """Retrain the segmentation model on the labelled images (a job, guarded against regressions)."""
@@ -325,7 +326,8 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         job = RunningJob("Retrain", "retrain", project, lambda r: results.retrain_done(w, r),
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
-        self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel))
+        if self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel)):
+            settings_dialog.announce_estimate(self, "retrain", settings)
 
     def segment_current(self) -> None:
         """Segment the shown image with the current model (a job); shows the prediction layer."""

@@ -16,9 +16,12 @@ def write_demo_project(
     ``real_samples``: also add the small real H&E images shipped in ``resources/samples`` as
     unlabelled pool images, so the GUI's demo shows real tissue to paint, not only generated glands
     (the CLI's demo loop needs ground truth for every pool image, so it leaves them out).
+    The project gets the ``quick`` settings preset: a new user's first Retrain should take seconds
+    on a laptop, not minutes (``qsa settings`` or the Settings dialog change it).
     """
     from qsa_gui.core.data.images import write_image, write_labels
     from qsa_gui.core.project.store import Project
+    from qsa_gui.core.settings_presets import get_settings_preset
 
     folder = Path(folder)
     data = generate_dataset(n_images, seed=seed, size=(size, size))
@@ -37,7 +40,8 @@ def write_demo_project(
             test_labels.append(lab)
         else:
             pool_paths.append(path)
-    project = Project.create(folder, name="Generated glands (demo)")
+    quick = get_settings_preset("quick").apply()
+    project = Project.create(folder, name="Generated glands (demo)", settings=quick.to_dict())
     try:
         project.import_images(pool_paths)
         project.import_images(list(test_paths), split="test", labels=test_paths)
