@@ -103,6 +103,7 @@ def test_estimate_scales_with_the_recipe():
     assert s0 < 5 and "no training" in what
 
 
+@pytest.mark.slow  # timed: the default run keeps no timing assertions (benchmarks/ hold them)
 def test_estimate_within_a_factor_of_two_of_a_measured_run(tmp_path):
     """A small real Retrain (training dominates, as in a real one) against its estimate."""
     from qsa_gui.core.jobs import run_job
