@@ -14,6 +14,8 @@ one breaks one small module, and each function degrades gracefully where it can.
 - :func:`guard_dock_close` -- ``QtViewerDockWidget.destroyOnClose``: a dock's x button calls it
   directly and it removes the dock at once (no closeEvent, no veto), so a running job would go
   on with no way to cancel it and the project stay locked; the assistant wraps it to ask first.
+- :func:`canvas_widget` -- ``viewer.window._qt_viewer.canvas.native``: the view is re-fitted
+  when the canvas is resized; napari has no public resize event for its canvas.
 - :func:`forget_window_geometry` -- ``_save_current_window_settings``: napari's hidden window
   would otherwise store its own meaningless geometry in napari's settings when it closes.
 """
@@ -38,6 +40,15 @@ def viewer_window(viewer: Any | None) -> QWidget | None:
 def qt_viewer(viewer: Any) -> Any:
     """napari's ``QtViewer`` of ``viewer``: canvas, dims, ``.controls`` and ``.layers`` widgets."""
     return viewer.window._qt_viewer
+
+
+def canvas_widget(viewer: Any | None) -> QWidget | None:
+    """The Qt widget of ``viewer``'s vispy canvas (None without a real viewer)."""
+    try:
+        native = viewer.window._qt_viewer.canvas.native  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - no viewer, a stand-in, or another napari layout
+        return None
+    return native if isinstance(native, QWidget) else None
 
 
 def napari_stylesheet(theme: str | None) -> str | None:
@@ -79,4 +90,11 @@ def forget_window_geometry(window: Any) -> None:
     window._save_current_window_settings = lambda *args, **kwargs: None
 
 
-__all__ = ["forget_window_geometry", "guard_dock_close", "napari_stylesheet", "qt_viewer", "viewer_window"]
+__all__ = [
+    "canvas_widget",
+    "forget_window_geometry",
+    "guard_dock_close",
+    "napari_stylesheet",
+    "qt_viewer",
+    "viewer_window",
+]

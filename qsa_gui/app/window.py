@@ -38,8 +38,10 @@ from qtpy.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -68,6 +70,11 @@ AskDemo = Callable[[Path], "Path | None"]
 
 APP_TITLE = "qsa-gui"
 DEFAULT_SIZE = (1500, 950)
+#: The canvas keeps at least this share of the window's width: docks are narrowed to fit.
+CANVAS_SHARE = 0.52
+#: Dock widths on a first start (wider screens) and the narrowest the fit makes them.
+TOOLS_WIDTH, ASSISTANT_WIDTH = 260, 360
+TOOLS_MIN_WIDTH = 200
 #: Seconds to wait for a cancelled job to reach its next cancel check when quitting.
 SHUTDOWN_TIMEOUT_S = 60.0
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
@@ -172,15 +179,24 @@ class MainWindow(WindowMenus, QMainWindow):
 
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.tools_dock = self._dock("Painting tools", self.qt_viewer.controls, "dock-layer-controls", left)
+        # napari's layer controls are ~350 px tall: they scroll rather than make the window taller
+        tools = QScrollArea()
+        tools.setObjectName("toolsScroll")
+        tools.setWidget(self.qt_viewer.controls)
+        tools.setWidgetResizable(True)
+        tools.setFrameShape(QFrame.Shape.NoFrame)
+        tools.setMinimumWidth(TOOLS_MIN_WIDTH)
+        self.tools_dock = self._dock("Painting tools", tools, "dock-layer-controls", left)
         layer_list = QWidget()
         layer_list.setObjectName("layerList")
         box = QVBoxLayout(layer_list)
         box.setContentsMargins(4, 2, 4, 4)
+        self.qt_viewer.layers.setMinimumWidth(TOOLS_MIN_WIDTH - 10)  # its stylesheet asks ~250 px
         box.addWidget(self.qt_viewer.layers)
         self.layers_dock = self._dock("Layers", layer_list, "dock-layer-list", left)
         self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
-        self.resizeDocks([self.tools_dock, self.assistant_dock], [290, 480], Qt.Orientation.Horizontal)
+        widths = [TOOLS_WIDTH, ASSISTANT_WIDTH]
+        self.resizeDocks([self.tools_dock, self.assistant_dock], widths, Qt.Orientation.Horizontal)
         self.resizeDocks([self.tools_dock, self.layers_dock], [420, 260], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
@@ -197,6 +213,24 @@ class MainWindow(WindowMenus, QMainWindow):
         a.busy_changed.connect(lambda _busy: self._update_actions())
         a.status_message.connect(self.show_message)
         a.image_changed.connect(lambda _id: (self._refresh_status(), self._update_actions()))
+
+    # -- layout ------------------------------------------------------------------------------
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self.fit_docks)  # once Qt has laid the docks out at the new size
+
+    def fit_docks(self) -> None:
+        """Narrow the side docks when they would leave the canvas under :data:`CANVAS_SHARE` of
+        the width (a small screen); docks the user made narrower stay as they are."""
+        docks = [d for d in (self.tools_dock, self.assistant_dock) if d.isVisible() and not d.isFloating()]
+        widths = [d.width() for d in docks]
+        budget = int(self.width() * (1.0 - CANVAS_SHARE))
+        if not docks or sum(widths) <= budget:
+            return
+        scale = budget / sum(widths)
+        pairs = zip(docks, widths, strict=True)
+        fitted = [max(d.minimumSizeHint().width(), int(w * scale)) for d, w in pairs]
+        self.resizeDocks(docks, fitted, Qt.Orientation.Horizontal)
 
     # -- project actions ---------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> bool:

@@ -35,6 +35,7 @@ from qsa_gui.core.workflow.common import project_settings
 
 from .events import EventEmitter
 from .guards import AcceptMemo, count_glands
+from .pixels import PixelCache
 from .records import display_record, fmt, history_rows, model_text, model_tooltip, suggestion_scores
 
 AUTOSAVE_MS = 1500
@@ -47,7 +48,7 @@ class ImageView:
 
     image_id: str
     name: str
-    image: np.ndarray  # float [0, 1] H x W x 3, as the project stores it
+    image: np.ndarray  # uint8 H x W x 3 for the canvas
     labels: np.ndarray
     prediction: np.ndarray | None
 
@@ -88,6 +89,7 @@ class Session:
         #: Where the labels being painted come from (the shell sets it: napari's labels layer data).
         self.labels_source: Callable[[], np.ndarray | None] | None = None
         self.accept = AcceptMemo()  # what Accept prediction replaced, so that Ctrl+Z restores it
+        self.pixels = PixelCache()  # the next images, decoded on a worker thread
         self.project_changed = EventEmitter("project_changed")
         self.image_changed = EventEmitter("image_changed")
         self.records_changed = EventEmitter("records_changed")
@@ -119,6 +121,7 @@ class Session:
         self.project = project
         self._forget_image()
         self.heat_cache.clear()
+        self.pixels.clear()
         self.records_changed.emit(None)
         self.project_changed.emit(project)
 
@@ -127,6 +130,7 @@ class Session:
         project, self.project = self.project, None
         self._forget_image()
         self.heat_cache.clear()
+        self.pixels.clear()
         self.records_changed.emit(None)
         return project
 
@@ -345,21 +349,36 @@ class Session:
             return None
         self.flush()
         try:
-            image = p.load_image(image_id)
-            labels = p.load_labels(image_id)
-            prediction = p.load_prediction(image_id) if rec.status != STATUS_LABELLED else None
+            pixels = self.pixels.get(p, image_id)  # after the flush: a save changes the key
         except QSAError as exc:
             self.report(str(exc), "error")
             return None
+        image, labels, prediction = pixels.image, pixels.labels, pixels.prediction
         if labels is None:
             labels = np.zeros(rec.shape, dtype=np.int32)
-        labels = np.ascontiguousarray(labels, dtype=np.int32)
         self.current_image_id = image_id
         self.accept.clear()
         self.saved_labels = labels.copy()
         self.dirty = False
         self.prediction_shown = prediction is not None
         return ImageView(image_id, rec.name, image, labels, prediction)
+
+    def prefetch_ids(self, order: Sequence[str]) -> list[str]:
+        """The images a user is likely to open next: the next suggested one, then the neighbours
+        of the current image in ``order`` (the gallery's)."""
+        ids: list[str] = []
+        if self.project is None or self.current_image_id is None:
+            return ids
+        nxt = self.project.next_suggested(after_id=self.current_image_id)
+        for candidate in (nxt, self.step_target(order, +1), self.step_target(order, -1)):
+            if candidate is not None and candidate != self.current_image_id and candidate not in ids:
+                ids.append(candidate)
+        return ids
+
+    def prefetch(self, order: Sequence[str]) -> None:
+        """Decode :meth:`prefetch_ids` in the background (see :mod:`.pixels`)."""
+        if self.project is not None:
+            self.pixels.prefetch(self.project, self.prefetch_ids(order))
 
     # -- labels autosave ---------------------------------------------------------------------------
     def labels_data(self) -> np.ndarray | None:

@@ -2,6 +2,10 @@
 
 Why apart from the widget: two hundred lines of layout hid the panel's behaviour; here they sit
 on their own, and every button's text, tooltip and handler come from :mod:`qsa_gui._qt.actions`.
+
+Sizes: the panel must fit a 1280x720 laptop screen beside the canvas. Its sections fold
+(:class:`~qsa_gui._qt.collapsible.CollapsibleSection`), the whole of it scrolls when even that is
+too tall, and it asks for :data:`PANEL_WIDTH` px, not the width of its widest table.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QShortcut,
     QSizePolicy,
     QSplitter,
@@ -37,6 +41,7 @@ from qsa_gui.components.records import R_TIP, U_TIP
 from qsa_gui.core.project.store import STATUS_LABELLED
 
 from ..actions import ACTIONS, SHORTCUTS
+from ..collapsible import CollapsibleSection
 from ..gallery import STATUS_COLOURS, GalleryWidget
 from ..history_plot import HistoryPlot
 from ..progress_panel import ProgressPanel
@@ -46,6 +51,12 @@ if TYPE_CHECKING:
     from .widget import AssistantWidget
 
 BOLD = ("next_suggested", "mark_done", "suggest")
+#: The width the panel asks for (its sizeHint); it can be dragged down to PANEL_MIN_WIDTH.
+PANEL_WIDTH = 330
+PANEL_MIN_WIDTH = 280
+#: Below these the gallery and the tabs scroll rather than push the window taller.
+GALLERY_MIN_HEIGHT = 96
+TABS_MIN_HEIGHT = 110
 
 
 def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
@@ -178,7 +189,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.segment_button = button("segment_current")
     w.segment_all_button = button("segment_all")
 
-    annotate = QGroupBox("Annotate", w)
+    annotate = QWidget(w)
     grid = QGridLayout(annotate)
     grid.setContentsMargins(6, 4, 6, 6)
     grid.setSpacing(4)
@@ -188,7 +199,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     grid.addWidget(w.mark_done_button, 1, 0)
     grid.addWidget(w.accept_button, 1, 1)
     grid.addWidget(w.heatmap_button, 1, 2)
-    model = QGroupBox("Model", w)
+    model = QWidget(w)
     grid2 = QGridLayout(model)
     grid2.setContentsMargins(6, 4, 6, 6)
     grid2.setSpacing(4)
@@ -251,9 +262,14 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.history_page = history_page
     w.tabs.currentChanged.connect(lambda _i: w.view.draw_history_if_shown())
 
+    w.gallery_stack.setMinimumHeight(GALLERY_MIN_HEIGHT)
+    w.tabs.setMinimumHeight(TABS_MIN_HEIGHT)
+    w.tabs_section = CollapsibleSection("Suggestions · Training · History", w.tabs, w, stretch=True)
+    w.annotate_section = CollapsibleSection("Annotate", annotate, w)
+    w.model_section = CollapsibleSection("Model", model, w)
     splitter = QSplitter(Qt.Orientation.Vertical, w)
     splitter.addWidget(w.gallery_stack)
-    splitter.addWidget(w.tabs)
+    splitter.addWidget(w.tabs_section)
     splitter.setStretchFactor(0, 3)
     splitter.setStretchFactor(1, 2)
     splitter.setChildrenCollapsible(False)
@@ -264,18 +280,30 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     line.setFrameShape(QFrame.Shape.HLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
 
-    layout = QVBoxLayout(w)
+    content = QWidget(w)
+    content.setObjectName("qsaAssistantContent")
+    layout = QVBoxLayout(content)
     layout.setContentsMargins(6, 6, 6, 6)
-    layout.setSpacing(6)
+    layout.setSpacing(4)
     layout.addLayout(header)
     layout.addWidget(line)
     layout.addWidget(splitter, 1)
     layout.addWidget(w.image_label)
-    layout.addWidget(annotate)
-    layout.addWidget(model)
+    layout.addWidget(w.annotate_section)
+    layout.addWidget(w.model_section)
     layout.addWidget(w.message_label)
     layout.addWidget(w.progress_panel)
-    w.setMinimumWidth(340)
+    # a last resort when even the folded sections do not fit: the panel scrolls, the window
+    # never grows taller than the screen
+    w.scroll_area = QScrollArea(w)
+    w.scroll_area.setWidget(content)
+    w.scroll_area.setWidgetResizable(True)
+    w.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+    w.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    outer = QVBoxLayout(w)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(w.scroll_area)
+    w.setMinimumWidth(PANEL_MIN_WIDTH)
 
 
 def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
@@ -289,4 +317,4 @@ def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
     return shortcuts
 
 
-__all__ = ["build_panel", "install_shortcuts"]
+__all__ = ["PANEL_MIN_WIDTH", "PANEL_WIDTH", "build_panel", "install_shortcuts"]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QTimer, Signal
+from qtpy.QtCore import QSize, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QWidget
 
 from qsa_gui.components.outcomes import job_cancelled, retrain_started
@@ -46,11 +46,12 @@ from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
 from .. import napari_private
 from ..actions import ACTIONS
+from ..fit import ViewFitter
 from ..layers import ROLE_PREDICTION, AnnotationLayers
 from ..runner import JobRunner
 from . import dialogs, results
 from .navigation import Navigation
-from .panel import build_panel, install_shortcuts
+from .panel import PANEL_WIDTH, build_panel, install_shortcuts
 from .results import RunningJob
 from .view import PanelView
 from .watch import WindowWatcher
@@ -84,6 +85,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.session = Session()
         self.runner = JobRunner(self)
         self.layers = AnnotationLayers(viewer, self._on_labels_edited, self._on_foreign_layer)
+        self.view_fitter = ViewFitter(viewer, self)  # re-fits the image when the canvas resizes
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
         self.last_import_report: ImportReport | None = None
@@ -123,6 +125,10 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         if isinstance(window, QWidget):  # the dock widget gets no closeEvent of its own
             self._watcher.watch(window)
         self.view.refresh_all()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        """A dock's width, not that of the widest table: the canvas gets the rest."""
+        return QSize(PANEL_WIDTH, super().sizeHint().height())
 
     # -- session state, under the names the shells use ---------------------------------------------
     project = property(lambda self: self.session.project)
@@ -237,6 +243,8 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.gallery.wait_thumbnails(5.0)
         self._watcher.release()  # a closed viewer must not be kept alive by this panel
         self.layers.detach()
+        self.view_fitter.detach()
+        self.session.pixels.clear()
         self.viewer = None
 
     def confirm_cancel_job(self) -> bool:
@@ -255,10 +263,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
 
     def _reset_view(self) -> None:
         if self.viewer is not None and self.project is not None:
-            try:
-                self.viewer.reset_view()
-            except RuntimeError:  # the viewer's window is already gone
-                pass
+            self.view_fitter.fit()
 
     # -- jobs --------------------------------------------------------------------------------------
     def import_images(self, paths: list[str]) -> None:
