@@ -93,6 +93,17 @@ def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
         widget.setStyleSheet(sheet)
 
 
+def _scrolled(widget: QWidget, name: str) -> QScrollArea:
+    """``widget`` in a frameless scroll area that may be narrower than it (a left dock)."""
+    area = QScrollArea()
+    area.setObjectName(name)
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setMinimumWidth(TOOLS_MIN_WIDTH)
+    return area
+
+
 class MainWindow(WindowMenus, QMainWindow):
     """The qsa-gui desktop window (see the module docstring).
 
@@ -179,21 +190,17 @@ class MainWindow(WindowMenus, QMainWindow):
 
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        # napari's layer controls are ~350 px tall: they scroll rather than make the window taller
-        tools = QScrollArea()
-        tools.setObjectName("toolsScroll")
-        tools.setWidget(self.qt_viewer.controls)
-        tools.setWidgetResizable(True)
-        tools.setFrameShape(QFrame.Shape.NoFrame)
-        tools.setMinimumWidth(TOOLS_MIN_WIDTH)
+        # napari's layer controls (~350 px tall) and its layer list (~250 px wide by its style
+        # sheet) scroll rather than make the window taller or the canvas narrower
+        tools = _scrolled(self.qt_viewer.controls, "toolsScroll")
         self.tools_dock = self._dock("Painting tools", tools, "dock-layer-controls", left)
         layer_list = QWidget()
         layer_list.setObjectName("layerList")
         box = QVBoxLayout(layer_list)
         box.setContentsMargins(4, 2, 4, 4)
-        self.qt_viewer.layers.setMinimumWidth(TOOLS_MIN_WIDTH - 10)  # its stylesheet asks ~250 px
         box.addWidget(self.qt_viewer.layers)
-        self.layers_dock = self._dock("Layers", layer_list, "dock-layer-list", left)
+        layers = _scrolled(layer_list, "layersScroll")
+        self.layers_dock = self._dock("Layers", layers, "dock-layer-list", left)
         self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
         widths = [TOOLS_WIDTH, ASSISTANT_WIDTH]
         self.resizeDocks([self.tools_dock, self.assistant_dock], widths, Qt.Orientation.Horizontal)

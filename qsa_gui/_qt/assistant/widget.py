@@ -11,7 +11,8 @@ is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` on a worker thr
 Public API (used by the PySide6 main window and the napari plugin)::
 
     w = AssistantWidget(viewer)                 # viewer: napari.Viewer (or None: no canvas)
-                                                # (warms torch up once per process: warm_up=False skips)
+                                                # (warms torch up once per process, on a background
+                                                # thread after the first paint: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job()
@@ -27,21 +28,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QSize, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QWidget
 
 from qsa_gui.components.outcomes import job_cancelled, retrain_started
 from qsa_gui.components.session import Session
-from qsa_gui.core import workflow
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import CancelToken, Job, Progress
-from qsa_gui.core.model.warmup import warm_up_torch
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
-from qsa_gui.core.workflow.heatmap import heatmap_job
 from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
 from .. import napari_private
@@ -56,7 +54,31 @@ from .results import RunningJob
 from .view import PanelView
 from .watch import WindowWatcher
 
+if TYPE_CHECKING:
+    from qsa_gui.core.workflow import RetrainResult
+
 logger = logging.getLogger(__name__)
+
+#: torch's one-time costs are paid this long after the panel first shows, off the GUI thread.
+WARM_UP_DELAY_MS = 1500
+
+
+def _workflow() -> Any:
+    """The core's job verbs, imported when a job starts, on the job's worker thread: they import
+    torch, which a GUI must not wait for at start-up."""
+    from qsa_gui.core import workflow
+
+    return workflow
+
+
+def _warm_up_in_background() -> None:
+    """torch's first-optimizer costs on a daemon thread (see :mod:`qsa_gui.core.model.warmup`)."""
+    import threading
+
+    from qsa_gui.core.model.warmup import torch_warmed_up, warm_up_torch
+
+    if not torch_warmed_up():
+        threading.Thread(target=warm_up_torch, name="qsa-torch-warm-up", daemon=True).start()
 
 
 class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
@@ -78,8 +100,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         warm_up: bool = True,
     ) -> None:
         super().__init__(parent)
-        if warm_up:  # once per process: the first Retrain then never freezes the window
-            warm_up_torch()
+        self._warm_up = warm_up  # once per process, once the panel is on screen (showEvent)
         self.setObjectName("qsaAssistant")
         self.viewer = viewer
         self.session = Session()
@@ -90,7 +111,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
         self.last_import_report: ImportReport | None = None
         self.last_export_report: ExportReport | None = None
-        self.last_retrain: workflow.RetrainResult | None = None
+        self.last_retrain: RetrainResult | None = None
         self.loss_values: list[float] = []
         self._job: RunningJob | None = None
         self._shut_down = False
@@ -305,7 +326,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self._flush_labels()
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
-        self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel))
+        self._start(job, lambda cancel: _workflow().suggest_job(project, settings, cancel))
 
     def retrain(self) -> None:
         """Retrain the segmentation model on the labelled images (a job, guarded against regressions)."""
@@ -323,7 +344,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         job = RunningJob("Retrain", "retrain", project, lambda r: results.retrain_done(w, r),
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
-        self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel))
+        self._start(job, lambda cancel: _workflow().retrain_job(project, settings, cancel))
 
     def segment_current(self) -> None:
         """Segment the shown image with the current model (a job); shows the prediction layer."""
@@ -347,12 +368,18 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
             return
         project, settings = self.project, self.job_settings()
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
-        self._start(job, lambda cancel: workflow.segment_job(project, ids, settings, cancel))
+        self._start(job, lambda cancel: _workflow().segment_job(project, ids, settings, cancel))
 
     def _start_heatmap(self, image_id: str, version: str) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda cancel: heatmap_job(project, image_id, version, settings, cancel))
+
+        def factory(cancel: CancelToken) -> Job:
+            from qsa_gui.core.workflow.heatmap import heatmap_job  # imports torch: off the GUI thread
+
+            return heatmap_job(project, image_id, version, settings, cancel)
+
+        self._start(job, factory)
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
@@ -440,6 +467,9 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
     # -- window life -------------------------------------------------------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        if self._warm_up:
+            self._warm_up = False
+            QTimer.singleShot(WARM_UP_DELAY_MS, _warm_up_in_background)
         window = self.window()
         if window is not self and self._watcher.window is None:
             self._watcher.watch(window)
