@@ -33,7 +33,7 @@ def make_mixed_project(folder: Path, sizes: tuple[tuple[int, int], ...] = SIZES)
     for i, (h, w) in enumerate(sizes):
         sample = generate_sample(i, size=(h, w))
         path = src / f"img_{i:02d}_{h}x{w}.png"
-        write_image(path, np.clip(np.rint(sample.image * 255.0), 0, 255).astype(np.uint8))
+        write_image(path, sample.image)
         paths.append(path)
         truths.append(sample.labels.astype(np.int32))
     project_dir = folder / "mixed"
