@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,6 +72,23 @@ def read_pixels(project: Project, key: Key) -> Pixels:
     if labels is not None:
         labels = np.ascontiguousarray(labels, dtype=np.int32)
     return Pixels(key, image, labels, pred)
+
+
+def likely_next(project: Project | None, current: str | None, order: Sequence[str]) -> list[str]:
+    """The images a user opens next, most likely first: the next suggested one, then the current
+    image's neighbours in ``order`` (the gallery's; every image when empty), wrapping around."""
+    if project is None or current is None:
+        return []
+    ids = list(order) or [r.id for r in project.images]
+    around = []
+    if current in ids:
+        i = ids.index(current)
+        around = [ids[(i + 1) % len(ids)], ids[(i - 1) % len(ids)]]
+    found: list[str] = []
+    for candidate in (project.next_suggested(after_id=current), *around):
+        if candidate is not None and candidate != current and candidate not in found:
+            found.append(candidate)
+    return found
 
 
 class PixelCache:
@@ -169,4 +186,4 @@ class PixelCache:
                 self._ready.popitem(last=False)
 
 
-__all__ = ["CAPACITY", "Pixels", "PixelCache", "pixel_key", "read_pixels", "to_uint8_rgb"]
+__all__ = ["CAPACITY", "Pixels", "PixelCache", "likely_next", "pixel_key", "read_pixels", "to_uint8_rgb"]

@@ -35,7 +35,7 @@ from qsa_gui.core.workflow.common import project_settings
 
 from .events import EventEmitter
 from .guards import AcceptMemo, count_glands
-from .pixels import PixelCache
+from .pixels import PixelCache, likely_next
 from .records import display_record, fmt, history_rows, model_text, model_tooltip, suggestion_scores
 
 AUTOSAVE_MS = 1500
@@ -363,22 +363,12 @@ class Session:
         self.prediction_shown = prediction is not None
         return ImageView(image_id, rec.name, image, labels, prediction)
 
-    def prefetch_ids(self, order: Sequence[str]) -> list[str]:
-        """The images a user is likely to open next: the next suggested one, then the neighbours
-        of the current image in ``order`` (the gallery's)."""
-        ids: list[str] = []
-        if self.project is None or self.current_image_id is None:
-            return ids
-        nxt = self.project.next_suggested(after_id=self.current_image_id)
-        for candidate in (nxt, self.step_target(order, +1), self.step_target(order, -1)):
-            if candidate is not None and candidate != self.current_image_id and candidate not in ids:
-                ids.append(candidate)
-        return ids
-
-    def prefetch(self, order: Sequence[str]) -> None:
-        """Decode :meth:`prefetch_ids` in the background (see :mod:`.pixels`)."""
+    def prefetch(self, order: Sequence[str]) -> list[str]:
+        """Decode the images likely to be opened next in the background (see :mod:`.pixels`)."""
+        ids = likely_next(self.project, self.current_image_id, order)
         if self.project is not None:
-            self.pixels.prefetch(self.project, self.prefetch_ids(order))
+            self.pixels.prefetch(self.project, ids)
+        return ids
 
     # -- labels autosave ---------------------------------------------------------------------------
     def labels_data(self) -> np.ndarray | None:

@@ -80,8 +80,7 @@ def test_session_prefetches_the_neighbours_and_switches_from_the_cache(project) 
     ids = [r.id for r in project.images]
     view = s.load_view(ids[0])
     labels["now"] = view.labels
-    assert s.prefetch_ids(ids) == [ids[1], ids[-1]]  # no suggestions yet: next and previous
-    s.prefetch(ids)
+    assert s.prefetch(ids) == [ids[1], ids[-1]]  # no suggestions yet: next and previous
     assert s.pixels.wait_idle(10.0)
     labels["now"][1:4, 1:4] = 7  # a stroke on image 0, not saved yet
     s.labels_edited()

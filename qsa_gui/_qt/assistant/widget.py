@@ -63,12 +63,12 @@ logger = logging.getLogger(__name__)
 WARM_UP_DELAY_MS = 1500
 
 
-def _workflow() -> Any:
-    """The core's job verbs, imported when a job starts, on the job's worker thread: they import
-    torch, which a GUI must not wait for at start-up."""
-    from qsa_gui.core import workflow
+def _workflow(verb: str = "") -> Any:
+    """The core's job verbs (or the module of ``verb``), imported when a job starts, on the job's
+    worker thread: they import torch, which a GUI must not wait for at start-up."""
+    import importlib
 
-    return workflow
+    return importlib.import_module("qsa_gui.core.workflow" + (f".{verb}" if verb else ""))
 
 
 def _warm_up_in_background() -> None:
@@ -373,13 +373,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
     def _start_heatmap(self, image_id: str, version: str) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-
-        def factory(cancel: CancelToken) -> Job:
-            from qsa_gui.core.workflow.heatmap import heatmap_job  # imports torch: off the GUI thread
-
-            return heatmap_job(project, image_id, version, settings, cancel)
-
-        self._start(job, factory)
+        self._start(job, lambda c: _workflow("heatmap").heatmap_job(project, image_id, version, settings, c))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
