@@ -8,7 +8,7 @@ only its title line (click it to open it again), so the user chooses what takes 
 from __future__ import annotations
 
 from qtpy.QtCore import Qt, Signal
-from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget
 
 
 class CollapsibleSection(QWidget):
@@ -20,6 +20,7 @@ class CollapsibleSection(QWidget):
         super().__init__(parent)
         self.content = content
         self._stretch = stretch
+        self._unfolded_size = 0  # its share of a splitter before it folded
         self.button = QToolButton(self)
         self.button.setText(title)
         self.button.setCheckable(True)
@@ -46,6 +47,7 @@ class CollapsibleSection(QWidget):
             self.button.setChecked(bool(expanded))  # comes back here through toggled
             return
         self._apply(bool(expanded))
+        self._share_splitter(bool(expanded))
         self.toggled.emit(bool(expanded))
 
     def _apply(self, expanded: bool) -> None:
@@ -58,6 +60,25 @@ class CollapsibleSection(QWidget):
             self.setMaximumHeight(self.button.sizeHint().height() + 2)
         else:
             self.setMaximumHeight(16777215)
+
+    def _share_splitter(self, expanded: bool) -> None:
+        """In a splitter, a folded section gives its height to its neighbours (and takes it back)."""
+        splitter = self.parentWidget()
+        if not isinstance(splitter, QSplitter):
+            return
+        sizes, i = splitter.sizes(), splitter.indexOf(self)
+        if i < 0 or len(sizes) < 2:
+            return
+        other = 0 if i != 0 else 1
+        if expanded:
+            want = max(self._unfolded_size, self.minimumSizeHint().height())
+            give = max(0, min(want - sizes[i], sizes[other] - 40))
+        else:
+            self._unfolded_size = sizes[i]
+            give = -(sizes[i] - (self.button.sizeHint().height() + 2))
+        sizes[i] += give
+        sizes[other] -= give
+        splitter.setSizes(sizes)
 
 
 __all__ = ["CollapsibleSection"]

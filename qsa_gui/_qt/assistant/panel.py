@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QAction, QFont, QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 BOLD = ("next_suggested", "mark_done", "suggest")
 #: The width the panel asks for (its sizeHint); it can be dragged down to PANEL_MIN_WIDTH.
-PANEL_WIDTH = 330
+PANEL_WIDTH = 340
 PANEL_MIN_WIDTH = 280
 #: Below these the gallery and the tabs scroll rather than push the window taller.
 GALLERY_MIN_HEIGHT = 96
@@ -193,12 +193,13 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     grid = QGridLayout(annotate)
     grid.setContentsMargins(6, 4, 6, 6)
     grid.setSpacing(4)
+    # two columns: three buttons a row clipped their texts in a 340 px dock
     grid.addWidget(w.previous_button, 0, 0)
     grid.addWidget(w.next_button, 0, 1)
-    grid.addWidget(w.next_suggested_button, 0, 2)
-    grid.addWidget(w.mark_done_button, 1, 0)
-    grid.addWidget(w.accept_button, 1, 1)
-    grid.addWidget(w.heatmap_button, 1, 2)
+    grid.addWidget(w.next_suggested_button, 1, 0)
+    grid.addWidget(w.mark_done_button, 1, 1)
+    grid.addWidget(w.accept_button, 2, 0)
+    grid.addWidget(w.heatmap_button, 2, 1)
     model = QWidget(w)
     grid2 = QGridLayout(model)
     grid2.setContentsMargins(6, 4, 6, 6)
@@ -262,7 +263,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.history_page = history_page
     w.tabs.currentChanged.connect(lambda _i: w.view.draw_history_if_shown())
 
-    w.gallery_stack.setMinimumHeight(GALLERY_MIN_HEIGHT)
+    w.gallery_stack.setMinimumSize(PANEL_MIN_WIDTH - 40, GALLERY_MIN_HEIGHT)
     w.tabs.setMinimumHeight(TABS_MIN_HEIGHT)
     w.tabs_section = CollapsibleSection("Suggestions · Training · History", w.tabs, w, stretch=True)
     w.annotate_section = CollapsibleSection("Annotate", annotate, w)
@@ -273,7 +274,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     splitter.setStretchFactor(0, 3)
     splitter.setStretchFactor(1, 2)
     splitter.setChildrenCollapsible(False)
-    splitter.setSizes([460, 200])
+    splitter.setSizes([300, 180])
     w.splitter = splitter
 
     line = QFrame(w)
@@ -303,7 +304,31 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer = QVBoxLayout(w)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(w.scroll_area)
+    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section)
     w.setMinimumWidth(PANEL_MIN_WIDTH)
+
+
+class FoldWhenTight(QObject):
+    """Folds ``section`` once when ``content`` does not fit its scroll area's height (a laptop
+    screen), so the buttons below stay in view; a section the user folded or opened is theirs."""
+
+    def __init__(self, area: QScrollArea, content: QWidget, section: CollapsibleSection) -> None:
+        super().__init__(area)
+        self.area, self.content, self.section = area, content, section
+        self.user_chose = False
+        section.button.clicked.connect(lambda _checked=False: setattr(self, "user_chose", True))
+        area.viewport().installEventFilter(self)
+        content.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest) and not self.user_chose:
+            QTimer.singleShot(50, self.check)  # once the scroll area has laid the content out
+        return False
+
+    def check(self) -> None:
+        """Fold the section if the panel scrolls now (its buttons would be out of view)."""
+        if not self.user_chose and self.section.expanded and self.area.verticalScrollBar().maximum() > 0:
+            self.section.set_expanded(False)
 
 
 def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
