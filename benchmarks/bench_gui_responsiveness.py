@@ -4,6 +4,11 @@ Usage (needs a display; on a headless machine run it under Xvfb)::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_gui_responsiveness.py
     ... [--shell window|napari] [--iterations 60] [--variants warm,cold] [--out FILE]
+    ... --case switch [--shell window|napari]    # image switches between mixed sizes
+
+``--case switch`` (see ``benchmarks/_switch_case.py``) presses Next image through a project of five
+image sizes and reports the longest event-loop gap of each switch (max and median; target < 50 ms)
+into ``benchmarks/results/gui_switch.json``.
 
 Opens the desktop main window (or the assistant docked in a plain napari viewer) on a generated
 demo project with 4 labelled images, and runs Retrain twice with realistic settings (preset
@@ -34,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TARGET_MS = 100.0
+SWITCH_TARGET_MS = 50.0
+RESULTS = ROOT / "benchmarks" / "results"
 N_IMAGES, SIZE, N_LABELLED = 24, 256, 4
 
 
@@ -66,6 +73,55 @@ def _make_project(folder: Path) -> Path:
             index = int(rec.name.split("_")[1])
             project.save_labels(rec.id, truth[index].labels.astype(np.int32), done=True)
     return path
+
+
+def _build_shell(shell: str, app: Any, tmp: Path, project: Path) -> tuple[Any, Any]:
+    """(window or viewer, assistant) of ``shell`` with ``project`` open, shown at 1500x950."""
+    from qsa_gui._qt.assistant import AssistantWidget
+    from qsa_gui.app.recent import make_settings
+
+    if shell == "window":
+        from qsa_gui.app.window import MainWindow
+
+        window = MainWindow(
+            settings=make_settings(str(tmp / "settings.ini")),
+            assistant_factory=lambda v: AssistantWidget(v, shortcuts=False, warm_up=False),
+            confirm_close=lambda _name: True,
+        )
+        window.resize(1500, 950)
+        window.show()
+        window.open_project(project)
+        return window, window.assistant
+    import napari
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    assistant = AssistantWidget(viewer, warm_up=False)
+    viewer.window.add_dock_widget(assistant, name="Annotation assistant", area="right")
+    assistant.open_project(project)
+    return viewer, assistant
+
+
+def switch_child(shell: str, out: Path) -> None:
+    """One fresh process: Next image through a project of mixed image sizes, gap per switch."""
+    from _switch_case import N_ROUNDS, SIZES, make_mixed_project, run_switches
+
+    from qsa_gui.app.main import ensure_app
+
+    app = ensure_app()
+    tmp = Path(tempfile.mkdtemp(prefix="qsa-bench-switch-"))
+    project = make_mixed_project(tmp)
+    window, assistant = _build_shell(shell, app, tmp, project)
+    result = run_switches(app, assistant, N_ROUNDS * len(SIZES))
+    result["shell"] = shell
+    print(f"[{shell}] switch: max gap {result['max_gap_ms']} ms, median {result['median_gap_ms']} ms "
+          f"(per switch {result['max_gap_ms_per_switch']})", flush=True)  # fmt: skip
+    if shell == "window":
+        window.close()
+    else:
+        assistant.shutdown()
+        window.close()
+    out.write_text(json.dumps(result, indent=2))
 
 
 def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
@@ -170,15 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shell", choices=("window", "napari"), default="window")
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--variants", default="warm,cold", help="comma list of warm, cold")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gui_responsiveness.json"))
-    parser.add_argument("--child", choices=("warm", "cold"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help="default: benchmarks/results/gui_responsiveness.json (gui_switch.json)")
+    parser.add_argument("--case", choices=("retrain", "switch"), default="retrain")
+    parser.add_argument("--child", choices=("warm", "cold", "switch"), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child == "switch":
+        switch_child(args.shell, Path(args.child_out))
+        return 0
     if args.child:
         child(args.shell, args.child == "warm", args.iterations, Path(args.child_out))
         return 0
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         parser.error("no display: run under xvfb-run (see the module docstring)")
+    if args.case == "switch":
+        return _switch_main(args)
 
     results: dict[str, Any] = {}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
@@ -205,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": results,
         "meets_target": (None if warm is None else all(r["max_gap_ms"] < TARGET_MS for r in warm["runs"])),
     }
-    out = Path(args.out)
+    out = Path(args.out or RESULTS / "gui_responsiveness.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
@@ -216,6 +278,30 @@ def main(argv: list[str] | None = None) -> int:
                 f"p99 {r['p99_gap_ms']:5.1f} ms  "
                 f"mean {r['mean_gap_ms']:5.1f} ms  ticks {int(r['ticks'])}  job {r['job_seconds']} s"
             )
+    return 0
+
+
+def _switch_main(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "part.json"
+        cmd = [sys.executable, __file__, "--shell", args.shell, "--child", "switch", "--child-out", str(part)]
+        subprocess.run(cmd, check=True)
+        result = json.loads(part.read_text())
+    out = Path(args.out or RESULTS / "gui_switch.json")
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    shells = dict(previous.get("shells", {}))
+    shells[args.shell] = result
+    report = {
+        "benchmark": "gui_switch",
+        "what": "longest event-loop gap (10 ms heartbeat) per Next image, images of mixed sizes",
+        "target_max_gap_ms": SWITCH_TARGET_MS,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "note": "shared machine: noisy"},
+        "shells": shells,
+        "meets_target": all(r["max_gap_ms"] < SWITCH_TARGET_MS for r in shells.values()),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

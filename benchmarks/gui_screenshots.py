@@ -12,6 +12,9 @@ suggestion and heat-map shown comes from the real jobs run through the GUI. The 
 Writes ``docs/screenshots/``: 01_suggestions.png, 02_heatmap.png, 03_annotating.png,
 04_history.png, 05_training_live.png (main window) and 06_napari_plugin.png (the plugin docked in
 plain napari). Each PNG is palette-quantised to stay under 400 KB.
+
+``--part laptop`` writes ``docs/images/{window,napari}_{1366x768,1280x720}.png``: both shells at
+laptop screen sizes (the window as large as the screen), a demo project open, no jobs run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 OUT = ROOT / "docs" / "screenshots"
+LAPTOP_OUT = ROOT / "docs" / "images"
+LAPTOP_SIZES = ((1366, 768), (1280, 720))
 N_IMAGES, SIZE = 36, 256
 WINDOW_SIZE = (1400, 900)
 MAX_BYTES = 400_000
@@ -264,9 +269,47 @@ def napari_part(work: Path) -> None:
     s.pump(0.3)
 
 
+def laptop_part(work: Path) -> None:
+    """Both shells at 1366x768 and 1280x720 (Xvfb has no window decorations: the full size)."""
+    import napari
+
+    from qsa_gui.app.recent import make_settings
+    from qsa_gui.app.window import MainWindow
+    from qsa_gui.core.project.store import Project
+    from qsa_gui.core.workflow.demo_project import write_demo_project
+
+    s = Session()
+    folder = write_demo_project(work / "laptop", n_images=12, size=SIZE)
+    with Project.open(folder) as project:
+        for rec in [r for r in project.images if r.split == "pool"][:2]:
+            project.save_labels(rec.id, truth(project, rec.id), done=True)
+    LAPTOP_OUT.mkdir(parents=True, exist_ok=True)
+    window = MainWindow(settings=make_settings(str(work / "laptop.ini")), confirm_close=lambda _n: True)
+    window.show()
+    window.open_project(folder)
+    for w, h in LAPTOP_SIZES:
+        window.resize(w, h)
+        window.assistant.gallery.wait_thumbnails(10)
+        s.pump(1.5)
+        save_png(window.grab().toImage(), LAPTOP_OUT / f"window_{w}x{h}.png")
+    window.close()
+    s.pump(0.5)
+    viewer = napari.Viewer(show=True, title="napari — QSA annotation assistant")
+    _dock, a = viewer.window.add_plugin_dock_widget("qsa-gui", "Annotation assistant")
+    a.open_project(folder)
+    for w, h in LAPTOP_SIZES:
+        viewer.window._qt_window.resize(w, h)
+        a.gallery.wait_thumbnails(10)
+        s.pump(1.5)
+        save_png(viewer.window._qt_window.grab().toImage(), LAPTOP_OUT / f"napari_{w}x{h}.png")
+    a.shutdown()
+    viewer.close()
+    s.pump(0.3)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "window", "napari"), default="all")
+    parser.add_argument("--part", choices=("all", "window", "napari", "laptop"), default="all")
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -274,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         window_part(Path(args.work))
     elif args.part == "napari":
         napari_part(Path(args.work))
+    elif args.part == "laptop":
+        work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="qsa-shots-"))
+        laptop_part(work)
     else:  # each shell in a fresh process (one napari viewer per process keeps things simple)
         work = Path(tempfile.mkdtemp(prefix="qsa-shots-"))
         try:

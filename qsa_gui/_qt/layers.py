@@ -6,6 +6,12 @@ on every image switch), and must not lose the user's tool settings (brush size, 
 label) on each image switch. So layers are tracked by identity, created once and then updated
 in place, with edit notifications suppressed while the assistant writes into them.
 
+In place also when the next image has another size: napari runs a full ``gc.collect()`` each
+time a layer is removed (0.5-2 s with napari's heap), so an image switch never removes a layer.
+A prediction or heat-map the next image lacks is *parked* instead: hidden, emptied to one pixel,
+and no longer reported by :meth:`AnnotationLayers.get`; the next image that has one reuses it.
+Only explicit actions (Accept prediction, heat-map off, closing the project) remove layers.
+
 The viewer is duck-typed (``add_image``, ``add_labels``, ``layers``), so this module does not
 import napari; with ``viewer=None`` every method is a no-op (a panel without a canvas).
 """
@@ -18,6 +24,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from qsa_gui.components.pixels import to_uint8_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +63,6 @@ HEATMAP_OPACITY = 0.8
 HEATMAP_STYLE: dict[str, Any] = {"opacity": HEATMAP_OPACITY, "blending": "translucent"}
 
 
-def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    """float [0, 1] (or uint8) H x W x 3 -> uint8 H x W x 3 for display (rounded, clipped)."""
-    a = np.asarray(image)
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    f = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
-    return np.ascontiguousarray(np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8))
-
-
 class AnnotationLayers:
     """Creates, updates and finds the four layers of the current image in a napari viewer.
 
@@ -82,6 +81,7 @@ class AnnotationLayers:
         self.on_edit = on_edit
         self.on_foreign = on_foreign
         self._layers: dict[str, Any] = {}
+        self._parked: dict[str, Any] = {}  # hidden, emptied layers kept for the next image
         self._suppress = 0
         self._adding = 0
         inserted = getattr(getattr(getattr(viewer, "layers", None), "events", None), "inserted", None)
@@ -124,7 +124,7 @@ class AnnotationLayers:
             return False
         layer = self.get(ROLE_IMAGE)
         changed = layer is None or tuple(np.shape(layer.data)) != tuple(rgb.shape)
-        if layer is None or layer.rgb is not True or changed:
+        if layer is None or layer.rgb is not True:
             self.remove(ROLE_IMAGE)
             with self._own():
                 layer = self.viewer.add_image(rgb, name=LAYER_NAMES[ROLE_IMAGE], rgb=True)
@@ -141,14 +141,11 @@ class AnnotationLayers:
             return None
         layer = self.get(ROLE_LABELS)
         with self.suppressed():
-            if layer is None or tuple(np.shape(layer.data)) != tuple(labels.shape):
-                keep = self._tool_state(layer)
-                self.remove(ROLE_LABELS)
+            if layer is None:
                 with self._own():
                     name = LAYER_NAMES[ROLE_LABELS]
                     layer = self.viewer.add_labels(labels, name=name, opacity=LABELS_OPACITY)
                 self._adopt(ROLE_LABELS, layer)
-                self._restore_tool_state(layer, keep)
                 for name in EDIT_EVENTS:
                     emitter = getattr(layer.events, name, None)
                     if emitter is not None:
@@ -161,16 +158,16 @@ class AnnotationLayers:
         self._restack()
         return layer
 
-    def show_prediction(self, prediction: np.ndarray | None) -> Any | None:
-        """Model instances as editable outlines (``None`` removes the layer)."""
+    def show_prediction(self, prediction: np.ndarray | None, *, park: bool = False) -> Any | None:
+        """Model instances as editable outlines (``None`` removes the layer, or with ``park``
+        hides it for the next image: an image switch)."""
         if self.viewer is None:
             return None
         if prediction is None:
-            self.remove(ROLE_PREDICTION)
+            self.park(ROLE_PREDICTION) if park else self.remove(ROLE_PREDICTION)
             return None
-        layer = self.get(ROLE_PREDICTION)
-        if layer is None or tuple(np.shape(layer.data)) != tuple(prediction.shape):
-            self.remove(ROLE_PREDICTION)
+        layer = self.get(ROLE_PREDICTION) or self._unpark(ROLE_PREDICTION)
+        if layer is None:
             with self._own():
                 layer = self.viewer.add_labels(
                     prediction, name=LAYER_NAMES[ROLE_PREDICTION], opacity=PREDICTION_OPACITY
@@ -183,20 +180,20 @@ class AnnotationLayers:
         return layer
 
     def show_heatmap(
-        self, heat: np.ndarray | None, scale: float = 1.0, name: str | None = None
+        self, heat: np.ndarray | None, scale: float = 1.0, name: str | None = None, *, park: bool = False
     ) -> Any | None:
         """The uncertainty map (float, 0 = certain, ``scale`` = fully coloured) over the image,
         transparent where certain (:data:`HEATMAP_COLORS`); ``name`` says which quantity it is.
-        The values stay floats, so napari's status bar reads them under the cursor."""
+        The values stay floats, so napari's status bar reads them under the cursor. ``None``
+        removes it, or with ``park`` hides it for the next image (no layer removal, no gc pause)."""
         if self.viewer is None:
             return None
         if heat is None:
-            self.remove(ROLE_HEATMAP)
+            self.park(ROLE_HEATMAP) if park else self.remove(ROLE_HEATMAP)
             return None
         limits = (0.0, float(scale))
-        layer = self.get(ROLE_HEATMAP)
-        if layer is None or tuple(np.shape(layer.data)) != tuple(heat.shape):
-            self.remove(ROLE_HEATMAP)
+        layer = self.get(ROLE_HEATMAP) or self._unpark(ROLE_HEATMAP)
+        if layer is None:
             with self._own():
                 layer = self.viewer.add_image(
                     heat,
@@ -215,14 +212,31 @@ class AnnotationLayers:
         return layer
 
     def remove(self, role: str) -> None:
+        """Take the layer out of the viewer (napari then runs a full garbage collection)."""
         layer = self.get(role)
         self._layers.pop(role, None)
         if layer is not None and self.viewer is not None:
             with self.suppressed():
                 self.viewer.layers.remove(layer)
 
+    def park(self, role: str) -> None:
+        """Hide and empty the layer of ``role`` for reuse; :meth:`get` no longer reports it."""
+        layer = self.get(role)
+        if layer is None:
+            return
+        del self._layers[role]
+        with self.suppressed():
+            layer.visible = False
+            empty = np.zeros((1, 1), dtype=np.asarray(layer.data).dtype)
+            layer.data = empty
+        self._parked[role] = layer
+
     def clear(self) -> None:
-        """Remove every layer this object created (project closed)."""
+        """Remove every layer this object created (project closed), parked ones too."""
+        for role in list(self._parked):
+            layer = self._unpark(role)
+            if layer is not None:
+                self._layers[role] = layer
         for role in reversed(STACK_ORDER):
             self.remove(role)
 
@@ -235,6 +249,7 @@ class AnnotationLayers:
             except Exception:  # noqa: BLE001 - never connected or already gone
                 pass
         self._layers.clear()
+        self._parked.clear()
         self.viewer = None
 
     def activate_labels(self) -> None:
@@ -269,6 +284,15 @@ class AnnotationLayers:
             return
         self.on_foreign(layer)
 
+    def _unpark(self, role: str) -> Any | None:
+        """A parked layer of ``role`` made visible again (None if none, or the user deleted it)."""
+        layer = self._parked.pop(role, None)
+        if layer is None or self.viewer is None or not any(x is layer for x in self.viewer.layers):
+            return None
+        layer.visible = True
+        self._layers[role] = layer
+        return layer
+
     def _adopt(self, role: str, layer: Any) -> None:
         layer.metadata["qsa_role"] = role
         self._layers[role] = layer
@@ -277,27 +301,14 @@ class AnnotationLayers:
         if self._suppress == 0 and self.on_edit is not None:
             self.on_edit()
 
-    @staticmethod
-    def _tool_state(layer: Any | None) -> dict[str, Any]:
-        if layer is None:
-            return {}
-        keys = ("brush_size", "selected_label", "opacity")
-        return {k: getattr(layer, k) for k in keys if hasattr(layer, k)}
-
-    @staticmethod
-    def _restore_tool_state(layer: Any, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            try:
-                setattr(layer, key, value)
-            except Exception:  # noqa: BLE001 - a tool preference is never worth failing for
-                logger.debug("could not restore %s on the labels layer", key)
-
     def _restack(self) -> None:
         """Keep our layers on top of any others, in STACK_ORDER (labels topmost)."""
         if self.viewer is None:
             return
         layers = self.viewer.layers
         ours = [layer for role in STACK_ORDER if (layer := self.get(role)) is not None]
+        parked = [x for x in self._parked.values() if any(x is y for y in layers)]
+        ours = parked + ours  # parked ones stay with ours, below them
         top = list(layers)[len(layers) - len(ours) :]
         if len(top) == len(ours) and all(a is b for a, b in zip(top, ours, strict=True)):
             return

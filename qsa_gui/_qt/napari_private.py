@@ -14,6 +14,8 @@ one breaks one small module, and each function degrades gracefully where it can.
 - :func:`guard_dock_close` -- ``QtViewerDockWidget.destroyOnClose``: a dock's x button calls it
   directly and it removes the dock at once (no closeEvent, no veto), so a running job would go
   on with no way to cancel it and the project stay locked; the assistant wraps it to ask first.
+- :func:`canvas_widget` -- ``viewer.window._qt_viewer.canvas.native``: the view is re-fitted
+  when the canvas is resized; napari has no public resize event for its canvas.
 - :func:`forget_window_geometry` -- ``_save_current_window_settings``: napari's hidden window
   would otherwise store its own meaningless geometry in napari's settings when it closes.
 - :func:`drop_targets` -- ``QtViewer`` and its ``canvas.native`` (and the welcome overlay): the
@@ -44,6 +46,15 @@ def viewer_window(viewer: Any | None) -> QWidget | None:
 def qt_viewer(viewer: Any) -> Any:
     """napari's ``QtViewer`` of ``viewer``: canvas, dims, ``.controls`` and ``.layers`` widgets."""
     return viewer.window._qt_viewer
+
+
+def canvas_widget(viewer: Any | None) -> QWidget | None:
+    """The Qt widget of ``viewer``'s vispy canvas (None without a real viewer)."""
+    try:
+        native = viewer.window._qt_viewer.canvas.native  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - no viewer, a stand-in, or another napari layout
+        return None
+    return native if isinstance(native, QWidget) else None
 
 
 def napari_stylesheet(theme: str | None) -> str | None:
@@ -93,15 +104,6 @@ def drop_targets(viewer: Any) -> list[QWidget]:
         return []
     found = [qv, getattr(getattr(qv, "canvas", None), "native", None), getattr(qv, "_welcome_widget", None)]
     return [w for w in found if isinstance(w, QWidget)]
-
-
-def canvas_widget(viewer: Any) -> QWidget | None:
-    """The Qt widget of napari's canvas (our welcome overlay sits on it, as napari's does)."""
-    try:
-        native = qt_viewer(viewer).canvas.native
-    except AttributeError:
-        return None
-    return native if isinstance(native, QWidget) else None
 
 
 def hide_napari_welcome(viewer: Any) -> bool:

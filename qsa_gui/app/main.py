@@ -73,17 +73,23 @@ def build_window(
     confirm_close: Any | None = None,
     viewer: Any | None = None,
     assistant_factory: Any | None = None,
+    progress: Any | None = None,
 ) -> Any:
     """Parse ``argv``, build the window and start opening what was asked for; no event loop.
 
     ``ask_demo(default_folder) -> Path | None`` answers the first-start demo offer (default: a
     dialog); ``settings``, ``confirm_close``, ``viewer``, ``assistant_factory`` go to
     :class:`~qsa_gui.app.window.MainWindow`. A demo that has to be written first opens when its
-    job of the assistant finishes (``window.assistant.is_busy`` until then).
+    job of the assistant finishes (``window.assistant.is_busy`` until then). ``progress(text)``
+    is told what loads now (the splash shows it).
     """
     args = parse_args(argv)
     ensure_app()
+    say = progress or (lambda _text: None)
+    say("Loading napari…")
     from .window import MainWindow
+
+    say("Building the window…")
 
     if settings is None:
         settings = make_settings(args.settings)
@@ -91,6 +97,8 @@ def build_window(
     window = MainWindow(
         settings=settings, viewer=viewer, assistant_factory=assistant_factory, confirm_close=confirm_close
     )
+    if args.project or args.demo:
+        say("Opening the project…")
     if args.demo:
         window.open_demo(
             Path(args.project).expanduser() if args.project else None,
@@ -116,8 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``qsa-gui`` GUI script: show the window and run the event loop."""
     parse_args(argv)  # --help / --version / bad arguments exit here, before Qt needs a display
     app = ensure_app()
-    window = build_window(argv)
+    from .splash import show_splash
+
+    splash = show_splash()  # within a second: napari's import and viewer take several
+    window = build_window(argv, progress=splash.step)
     window.show()
+    splash.done(window)
     return int(app.exec())
 
 

@@ -38,8 +38,10 @@ from qtpy.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -69,6 +71,11 @@ AskDemo = Callable[[Path], "Path | None"]
 
 APP_TITLE = "qsa-gui"
 DEFAULT_SIZE = (1500, 950)
+#: The canvas keeps at least this share of the window's width: docks are narrowed to fit.
+CANVAS_SHARE = 0.52
+#: Dock widths on a first start (wider screens) and the narrowest the fit makes them.
+TOOLS_WIDTH, ASSISTANT_WIDTH = 260, 360
+TOOLS_MIN_WIDTH = 200
 #: Seconds to wait for a cancelled job to reach its next cancel check when quitting.
 SHUTDOWN_TIMEOUT_S = 60.0
 IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
@@ -85,6 +92,17 @@ def _apply_napari_theme(widget: QWidget, theme: str | None) -> None:
     sheet = napari_private.napari_stylesheet(theme)
     if sheet is not None:
         widget.setStyleSheet(sheet)
+
+
+def _scrolled(widget: QWidget, name: str) -> QScrollArea:
+    """``widget`` in a frameless scroll area that may be narrower than it (a left dock)."""
+    area = QScrollArea()
+    area.setObjectName(name)
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setMinimumWidth(TOOLS_MIN_WIDTH)
+    return area
 
 
 class MainWindow(FirstSteps, WindowMenus, QMainWindow):
@@ -174,15 +192,20 @@ class MainWindow(FirstSteps, WindowMenus, QMainWindow):
 
     def _build_docks(self) -> None:
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        self.tools_dock = self._dock("Painting tools", self.qt_viewer.controls, "dock-layer-controls", left)
+        # napari's layer controls (~350 px tall) and its layer list (~250 px wide by its style
+        # sheet) scroll rather than make the window taller or the canvas narrower
+        tools = _scrolled(self.qt_viewer.controls, "toolsScroll")
+        self.tools_dock = self._dock("Painting tools", tools, "dock-layer-controls", left)
         layer_list = QWidget()
         layer_list.setObjectName("layerList")
         box = QVBoxLayout(layer_list)
         box.setContentsMargins(4, 2, 4, 4)
         box.addWidget(self.qt_viewer.layers)
-        self.layers_dock = self._dock("Layers", layer_list, "dock-layer-list", left)
+        layers = _scrolled(layer_list, "layersScroll")
+        self.layers_dock = self._dock("Layers", layers, "dock-layer-list", left)
         self.assistant_dock = self._dock("Assistant", self.assistant, "dock-assistant", right)
-        self.resizeDocks([self.tools_dock, self.assistant_dock], [290, 480], Qt.Orientation.Horizontal)
+        widths = [TOOLS_WIDTH, ASSISTANT_WIDTH]
+        self.resizeDocks([self.tools_dock, self.assistant_dock], widths, Qt.Orientation.Horizontal)
         self.resizeDocks([self.tools_dock, self.layers_dock], [420, 260], Qt.Orientation.Vertical)
 
     def _build_status_bar(self) -> None:
@@ -199,6 +222,24 @@ class MainWindow(FirstSteps, WindowMenus, QMainWindow):
         a.busy_changed.connect(lambda _busy: self._update_actions())
         a.status_message.connect(self.show_message)
         a.image_changed.connect(lambda _id: (self._refresh_status(), self._update_actions()))
+
+    # -- layout ------------------------------------------------------------------------------
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self.fit_docks)  # once Qt has laid the docks out at the new size
+
+    def fit_docks(self) -> None:
+        """Narrow the side docks when they would leave the canvas under :data:`CANVAS_SHARE` of
+        the width (a small screen); docks the user made narrower stay as they are."""
+        docks = [d for d in (self.tools_dock, self.assistant_dock) if d.isVisible() and not d.isFloating()]
+        widths = [d.width() for d in docks]
+        budget = int(self.width() * (1.0 - CANVAS_SHARE))
+        if not docks or sum(widths) <= budget:
+            return
+        scale = budget / sum(widths)
+        pairs = zip(docks, widths, strict=True)
+        fitted = [max(d.minimumSizeHint().width(), int(w * scale)) for d, w in pairs]
+        self.resizeDocks(docks, fitted, Qt.Orientation.Horizontal)
 
     # -- project actions ---------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> bool:

@@ -7,13 +7,16 @@ a display, and the Qt result handlers (``_qt/assistant/results.py``) only show t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qsa_gui.core.project.store import ImportReport, Project
-from qsa_gui.core.workflow.retrain import RetrainResult
-from qsa_gui.core.workflow.suggest import SuggestResult
 from qsa_gui.core.workflow.transfer import ExportReport
 
 from .records import fmt, quality_word
+
+if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
+    from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.suggest import SuggestResult
 
 Outcome = tuple[str, str]  # (text, level)
 

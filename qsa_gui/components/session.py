@@ -36,6 +36,7 @@ from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_source
 
 from .events import EventEmitter
 from .guards import AcceptMemo, count_glands
+from .pixels import PixelCache, likely_next
 from .records import display_record, fmt, history_rows, model_text, model_tooltip, suggestion_scores
 
 AUTOSAVE_MS = 1500
@@ -48,7 +49,7 @@ class ImageView:
 
     image_id: str
     name: str
-    image: np.ndarray  # float [0, 1] H x W x 3, as the project stores it
+    image: np.ndarray  # uint8 H x W x 3 for the canvas
     labels: np.ndarray
     prediction: np.ndarray | None
 
@@ -85,10 +86,11 @@ class Session:
         self.last_level = "info"
         self.saved_labels: np.ndarray | None = None  # what is on disk for the current image
         self.dirty = False
-        self.heat_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self.heat_cache = HeatCache()  # (image id, source key) -> map, the most recent few
         #: Where the labels being painted come from (the shell sets it: napari's labels layer data).
         self.labels_source: Callable[[], np.ndarray | None] | None = None
         self.accept = AcceptMemo()  # what Accept prediction replaced, so that Ctrl+Z restores it
+        self.pixels = PixelCache()  # the next images, decoded on a worker thread
         self.project_changed = EventEmitter("project_changed")
         self.image_changed = EventEmitter("image_changed")
         self.records_changed = EventEmitter("records_changed")
@@ -118,18 +120,20 @@ class Session:
     # -- project -----------------------------------------------------------------------------------
     def set_project(self, project: Project) -> None:
         self.project = project
-        self._forget_image()
-        self.heat_cache.clear()
-        self.records_changed.emit(None)
+        self._forget_shown()
         self.project_changed.emit(project)
 
     def take_project(self) -> Project | None:
         """Forget the project (the caller closes it) and everything shown of it."""
         project, self.project = self.project, None
+        self._forget_shown()
+        return project
+
+    def _forget_shown(self) -> None:
         self._forget_image()
         self.heat_cache.clear()
+        self.pixels.clear()
         self.records_changed.emit(None)
-        return project
 
     def _forget_image(self) -> None:
         self.current_image_id = None
@@ -143,11 +147,9 @@ class Session:
         """The project's settings with :attr:`settings_override` on top."""
         base = project_settings(self.project) if self.project is not None else Settings()
         override = self.settings_override
-        if override is None:
-            return base
         if isinstance(override, Settings):
             override = override.to_dict()
-        return Settings.from_dict({**base.to_dict(), **dict(override)})
+        return base if override is None else Settings.from_dict({**base.to_dict(), **dict(override)})
 
     # -- facts the actions depend on ---------------------------------------------------------------
     @property
@@ -300,9 +302,8 @@ class Session:
             return [], ""
         rows = history_rows(p.history())
         kept_out = sum(1 for r in rows if not r.get("accepted", True))
-        text = f"{len(rows)} model version(s), {len(p.rounds)} suggestion round(s)"
-        if kept_out:
-            text += f"; {kept_out} kept out by the regression guard"
+        guard = f"; {kept_out} kept out by the regression guard" if kept_out else ""
+        text = f"{len(rows)} model version(s), {len(p.rounds)} suggestion round(s){guard}"
         return rows, text + ". " + self.model_text()
 
     def suggest_button_text(self) -> str:
@@ -354,21 +355,26 @@ class Session:
             return None
         self.flush()
         try:
-            image = p.load_image(image_id)
-            labels = p.load_labels(image_id)
-            prediction = p.load_prediction(image_id) if rec.status != STATUS_LABELLED else None
+            pixels = self.pixels.get(p, image_id)  # after the flush: a save changes the key
         except QSAError as exc:
             self.report(str(exc), "error")
             return None
+        image, labels, prediction = pixels.image, pixels.labels, pixels.prediction
         if labels is None:
             labels = np.zeros(rec.shape, dtype=np.int32)
-        labels = np.ascontiguousarray(labels, dtype=np.int32)
         self.current_image_id = image_id
         self.accept.clear()
         self.saved_labels = labels.copy()
         self.dirty = False
         self.prediction_shown = prediction is not None
         return ImageView(image_id, rec.name, image, labels, prediction)
+
+    def prefetch(self, order: Sequence[str]) -> list[str]:
+        """Decode the images likely to be opened next in the background (see :mod:`.pixels`)."""
+        ids = likely_next(self.project, self.current_image_id, order)
+        if self.project is not None:
+            self.pixels.prefetch(self.project, ids)
+        return ids
 
     # -- labels autosave ---------------------------------------------------------------------------
     def labels_data(self) -> np.ndarray | None:
@@ -451,22 +457,31 @@ class Session:
     def cached_heat(self, source_key: str | None = None) -> np.ndarray | None:
         """The current image's heat-map from ``source_key`` (default: what :meth:`heat_source`
         shows now), if computed (marks it recent)."""
-        image_id = self.current_image_id
         if source_key is None:
             source = self.heat_source()
             source_key = source.cache_key if source is not None else None
-        if self.project is None or image_id is None or source_key is None:
+        if self.project is None or self.current_image_id is None or source_key is None:
             return None
-        key = (image_id, source_key)
-        if key not in self.heat_cache:
-            return None
-        self.heat_cache.move_to_end(key)
-        return self.heat_cache[key]
+        return self.heat_cache.recent((self.current_image_id, source_key))
 
     def store_heat(self, image_id: str, source_key: str, heat: np.ndarray) -> None:
-        self.heat_cache[(image_id, source_key)] = heat
-        while len(self.heat_cache) > HEATMAP_CACHE_SIZE:
-            self.heat_cache.popitem(last=False)
+        self.heat_cache.put((image_id, source_key), heat)
+
+
+class HeatCache(OrderedDict):
+    """The last :data:`HEATMAP_CACHE_SIZE` heat-maps (least recently used dropped first)."""
+
+    def recent(self, key: tuple[str, str]) -> np.ndarray | None:
+        if key not in self:
+            return None
+        self.move_to_end(key)
+        return self[key]
+
+    def put(self, key: tuple[str, str], heat: np.ndarray) -> None:
+        self[key] = heat
+        self.move_to_end(key)
+        while len(self) > HEATMAP_CACHE_SIZE:
+            self.popitem(last=False)
 
 
 __all__ = ["AUTOSAVE_MS", "HEATMAP_CACHE_SIZE", "Header", "ImageView", "Session"]

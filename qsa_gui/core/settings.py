@@ -1,20 +1,27 @@
-"""Project settings: one flat, JSON-friendly record of every knob the jobs use."""
+"""Project settings: one flat, JSON-friendly record of every knob the jobs use.
+
+Importing this module (and validating settings) never imports torch: a GUI opens projects long
+before a job needs the models, and torch costs seconds of start-up. The model configs are
+imported when a job asks for them.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from numbers import Real
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from qsa_gui.core.active.ensemble import EnsembleConfig
 from qsa_gui.core.active.strategies import get_strategy
-from qsa_gui.core.model.fcn import preset_config
-from qsa_gui.core.model.segmenter import ModelSetConfig, SegmenterConfig
-from qsa_gui.core.model.training import TrainConfig
-from qsa_gui.core.quant.inq import check_bits
+from qsa_gui.core.model.presets import preset_config
+from qsa_gui.core.quant.bits import check_bits
 
-C = TypeVar("C", bound=ModelSetConfig)
+if TYPE_CHECKING:
+    from qsa_gui.core.active.ensemble import EnsembleConfig
+    from qsa_gui.core.model.segmenter import ModelSetConfig, SegmenterConfig
+    from qsa_gui.core.model.training import TrainConfig
+
+C = TypeVar("C", bound="ModelSetConfig")
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def train_config(self) -> TrainConfig:
+        from qsa_gui.core.model.training import TrainConfig
+
         return TrainConfig(
             iterations=self.iterations,
             batch_size=self.batch_size,
@@ -88,12 +97,16 @@ class Settings:
 
     def ensemble_config(self, *, float_weights: bool = False, warm: bool = False) -> EnsembleConfig:
         """``warm``: the members start from an earlier round's members (fewer iterations)."""
+        from qsa_gui.core.active.ensemble import EnsembleConfig
+
         iterations = self._iterations(self.ensemble_iterations or self.iterations, warm)
         bits = None if float_weights else self.ensemble_bits
         return self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
 
     def segmenter_config(self, *, warm: bool = False) -> SegmenterConfig:
         """``warm``: fine-tuning an earlier model (``finetune_iterations``)."""
+        from qsa_gui.core.model.segmenter import SegmenterConfig
+
         iterations = self._iterations(self.iterations, warm)
         return self._model_set(
             SegmenterConfig, self.seg_models, self.seg_bits, iterations, tile=self.tile, overlap=self.overlap

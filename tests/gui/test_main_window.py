@@ -124,7 +124,7 @@ def _keys(action) -> list[str]:
 def test_window_embeds_canvas_and_opens_demo_project(qtbot, make_window, demo):
     window = make_window()
     assert window.centralWidget() is window.qt_viewer
-    assert window.tools_dock.widget() is window.qt_viewer.controls
+    assert window.tools_dock.widget().widget() is window.qt_viewer.controls  # in a scroll area
     assert window.assistant_dock.widget() is window.assistant
     assert window.dockWidgetArea(window.assistant_dock) == Qt.DockWidgetArea.RightDockWidgetArea
     assert window.dockWidgetArea(window.tools_dock) == Qt.DockWidgetArea.LeftDockWidgetArea

@@ -20,6 +20,9 @@ from qsa_gui.core.workflow.heatmap import HeatmapSource
 from ..layers import ROLE_PREDICTION, to_uint8_rgb
 from .label_history import LabelHistoryDialog
 
+#: The next images are decoded this long after a switch, once the new one is on screen.
+PREFETCH_DELAY_MS = 150
+
 if TYPE_CHECKING:
     from qsa_gui.components.session import Session
 
@@ -49,19 +52,35 @@ class Navigation:
         view = s.load_view(image_id)
         if view is None:
             return
+        # every layer updated in place (a removal would cost napari's full gc.collect)
         reset = self.layers.show_image(to_uint8_rgb(view.image), view.name)
-        self.layers.show_heatmap(None)
-        self.layers.show_prediction(view.prediction)
+        source = s.heat_source() if s.heatmap_on else None
+        heat = s.cached_heat(source.cache_key) if source is not None else None
+        if heat is not None and source is not None:
+            self.show_heat(source, heat)  # the parked layer is reused: no removal, no gc pause
+        else:
+            self.layers.show_heatmap(None, park=True)
+        self.layers.show_prediction(view.prediction, park=True)
         self.layers.show_labels(view.labels)
         self.layers.activate_labels()
         if reset and self.viewer is not None:
-            self.viewer.reset_view()
+            self.view_fitter.fit()  # type: ignore[attr-defined]
         self._select_in_gallery(image_id)
         self.view.refresh_image_label()
         self.view.refresh_actions()
-        if s.heatmap_on:
+        if s.heatmap_on and heat is None:
             self._ensure_heatmap()
         s.image_changed.emit(image_id)
+        self._schedule_prefetch()
+
+    def _schedule_prefetch(self) -> None:
+        """Decode the likely next images once the new one is painted (not during its paint)."""
+        timer = getattr(self, "_prefetch_timer", None)
+        if timer is None:
+            timer = self._prefetch_timer = QTimer(self)  # type: ignore[arg-type]
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda: self.session.prefetch(self.gallery.visible_ids()))
+        timer.start(PREFETCH_DELAY_MS)
 
     def show_prediction(self, labels: np.ndarray | None) -> None:
         self.layers.show_prediction(labels)

@@ -2,6 +2,10 @@
 
 Why apart from the widget: two hundred lines of layout hid the panel's behaviour; here they sit
 on their own, and every button's text, tooltip and handler come from :mod:`qsa_gui._qt.actions`.
+
+Sizes: the panel must fit a 1280x720 laptop screen beside the canvas. Its sections fold
+(:class:`~qsa_gui._qt.collapsible.CollapsibleSection`), the whole of it scrolls when even that is
+too tall, and it asks for :data:`PANEL_WIDTH` px, not the width of its widest table.
 """
 
 from __future__ import annotations
@@ -9,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QAction, QFont, QKeySequence
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QShortcut,
     QSizePolicy,
     QSplitter,
@@ -37,6 +41,7 @@ from qsa_gui.components.records import R_TIP, U_TIP
 from qsa_gui.core.project.store import STATUS_LABELLED
 
 from ..actions import ACTIONS, SHORTCUTS
+from ..collapsible import CollapsibleSection
 from ..gallery import STATUS_COLOURS, GalleryWidget
 from ..heat_legend import HeatLegend
 from ..history_plot import HistoryPlot
@@ -47,6 +52,12 @@ if TYPE_CHECKING:
     from .widget import AssistantWidget
 
 BOLD = ("next_suggested", "mark_done", "suggest")
+#: The width the panel asks for (its sizeHint); it can be dragged down to PANEL_MIN_WIDTH.
+PANEL_WIDTH = 340
+PANEL_MIN_WIDTH = 280
+#: Below these the gallery and the tabs scroll rather than push the window taller.
+GALLERY_MIN_HEIGHT = 96
+TABS_MIN_HEIGHT = 110
 
 
 def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
@@ -191,20 +202,23 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.segment_button = button("segment_current")
     w.segment_all_button = button("segment_all")
 
-    annotate = QGroupBox("Annotate", w)
+    annotate = QWidget(w)
     grid = QGridLayout(annotate)
     grid.setContentsMargins(6, 4, 6, 6)
     grid.setSpacing(4)
+    # two columns: three buttons a row clipped their texts in a 340 px dock
     grid.addWidget(w.previous_button, 0, 0)
     grid.addWidget(w.next_button, 0, 1)
-    grid.addWidget(w.next_suggested_button, 0, 2)
-    grid.addWidget(w.mark_done_button, 1, 0)
-    grid.addWidget(w.accept_button, 1, 1)
-    grid.addWidget(w.heatmap_button, 1, 2)
-    grid.addWidget(w.new_gland_button, 2, 0)
-    grid.addWidget(w.trace_button, 2, 1)
-    grid.addWidget(w.outline_button, 2, 2)
-    model = QGroupBox("Model", w)
+    grid.addWidget(w.next_suggested_button, 1, 0)
+    grid.addWidget(w.mark_done_button, 1, 1)
+    grid.addWidget(w.accept_button, 2, 0)
+    grid.addWidget(w.heatmap_button, 2, 1)
+    tools = QHBoxLayout()  # the annotation tools: short texts, three fit one row
+    tools.setSpacing(4)
+    for b in (w.new_gland_button, w.trace_button, w.outline_button):
+        tools.addWidget(b)
+    grid.addLayout(tools, 3, 0, 1, 2)
+    model = QWidget(w)
     grid2 = QGridLayout(model)
     grid2.setContentsMargins(6, 4, 6, 6)
     grid2.setSpacing(4)
@@ -268,33 +282,74 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.history_page = history_page
     w.tabs.currentChanged.connect(lambda _i: w.view.draw_history_if_shown())
 
+    w.gallery_stack.setMinimumSize(PANEL_MIN_WIDTH - 40, GALLERY_MIN_HEIGHT)
+    w.tabs.setMinimumHeight(TABS_MIN_HEIGHT)
+    w.tabs_section = CollapsibleSection("Suggestions · Training · History", w.tabs, w, stretch=True)
+    w.annotate_section = CollapsibleSection("Annotate", annotate, w)
+    w.model_section = CollapsibleSection("Model", model, w)
     splitter = QSplitter(Qt.Orientation.Vertical, w)
     splitter.addWidget(w.gallery_stack)
-    splitter.addWidget(w.tabs)
+    splitter.addWidget(w.tabs_section)
     splitter.setStretchFactor(0, 3)
     splitter.setStretchFactor(1, 2)
     splitter.setChildrenCollapsible(False)
-    splitter.setSizes([460, 200])
+    splitter.setSizes([300, 180])
     w.splitter = splitter
 
     line = QFrame(w)
     line.setFrameShape(QFrame.Shape.HLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
 
-    layout = QVBoxLayout(w)
+    content = QWidget(w)
+    content.setObjectName("qsaAssistantContent")
+    layout = QVBoxLayout(content)
     layout.setContentsMargins(6, 6, 6, 6)
-    layout.setSpacing(6)
+    layout.setSpacing(4)
     layout.addLayout(header)
     layout.addWidget(line)
     layout.addWidget(splitter, 1)
     layout.addWidget(w.image_label)
-    layout.addWidget(annotate)
+    layout.addWidget(w.annotate_section)
     w.heat_legend = HeatLegend(w)  # shown with the heat-map: its scale, meaning and opacity
     layout.addWidget(w.heat_legend)
-    layout.addWidget(model)
+    layout.addWidget(w.model_section)
     layout.addWidget(w.message_label)
     layout.addWidget(w.progress_panel)
-    w.setMinimumWidth(340)
+    # a last resort when even the folded sections do not fit: the panel scrolls, the window
+    # never grows taller than the screen
+    w.scroll_area = QScrollArea(w)
+    w.scroll_area.setWidget(content)
+    w.scroll_area.setWidgetResizable(True)
+    w.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+    w.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    outer = QVBoxLayout(w)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(w.scroll_area)
+    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section)
+    w.setMinimumWidth(PANEL_MIN_WIDTH)
+
+
+class FoldWhenTight(QObject):
+    """Folds ``section`` once when ``content`` does not fit its scroll area's height (a laptop
+    screen), so the buttons below stay in view; a section the user folded or opened is theirs."""
+
+    def __init__(self, area: QScrollArea, content: QWidget, section: CollapsibleSection) -> None:
+        super().__init__(area)
+        self.area, self.content, self.section = area, content, section
+        self.user_chose = False
+        section.button.clicked.connect(lambda _checked=False: setattr(self, "user_chose", True))
+        area.viewport().installEventFilter(self)
+        content.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest) and not self.user_chose:
+            QTimer.singleShot(50, self.check)  # once the scroll area has laid the content out
+        return False
+
+    def check(self) -> None:
+        """Fold the section if the panel scrolls now (its buttons would be out of view)."""
+        if not self.user_chose and self.section.expanded and self.area.verticalScrollBar().maximum() > 0:
+            self.section.set_expanded(False)
 
 
 def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
@@ -308,4 +363,4 @@ def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:
     return shortcuts
 
 
-__all__ = ["build_panel", "install_shortcuts"]
+__all__ = ["PANEL_MIN_WIDTH", "PANEL_WIDTH", "build_panel", "install_shortcuts"]

@@ -17,12 +17,13 @@ from qsa_gui.components import outcomes
 from qsa_gui.core.errors import Cancelled
 from qsa_gui.core.jobs import Progress
 from qsa_gui.core.project.store import ImportReport, Project
-from qsa_gui.core.workflow.heatmap import HeatmapResult
-from qsa_gui.core.workflow.retrain import RetrainResult
-from qsa_gui.core.workflow.suggest import SuggestResult
 from qsa_gui.core.workflow.transfer import ExportReport, ImportCancelled
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
+    from qsa_gui.core.workflow.heatmap import HeatmapResult
+    from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.suggest import SuggestResult
+
     from .widget import AssistantWidget
 
 

@@ -11,7 +11,8 @@ is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` on a worker thr
 Public API (used by the PySide6 main window and the napari plugin)::
 
     w = AssistantWidget(viewer)                 # viewer: napari.Viewer (or None: no canvas)
-                                                # (warms torch up once per process: warm_up=False skips)
+                                                # (warms torch up once per process, on a background
+                                                # thread after the first paint: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job() ; w.ask_settings()
@@ -27,39 +28,63 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QTimer, Signal
+from qtpy.QtCore import QSize, QTimer, Signal
 from qtpy.QtWidgets import QApplication, QWidget
 
 from qsa_gui.components.outcomes import job_cancelled, retrain_started
 from qsa_gui.components.session import Session
-from qsa_gui.core import workflow
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import CancelToken, Job, Progress
-from qsa_gui.core.model.warmup import warm_up_torch
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
-from qsa_gui.core.workflow.heatmap import HeatmapSource, heatmap_job
-from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
+from qsa_gui.core.workflow.heatmap import HeatmapSource
+from qsa_gui.core.workflow.transfer import ExportReport
 
 from .. import napari_private, settings_dialog
 from ..actions import ACTIONS
+from ..fit import ViewFitter
 from ..layers import ROLE_PREDICTION, AnnotationLayers
 from ..runner import JobRunner
 from . import dialogs, results
 from .glands import GlandController, GlandTools
 from .navigation import Navigation
-from .panel import build_panel, install_shortcuts
+from .panel import PANEL_WIDTH, build_panel, install_shortcuts
 from .results import RunningJob
+from .transfers import Transfers
 from .view import PanelView
 from .watch import WindowWatcher
 
+if TYPE_CHECKING:
+    from qsa_gui.core.workflow import RetrainResult
+
 logger = logging.getLogger(__name__)
 
+#: torch's one-time costs are paid this long after the panel first shows, off the GUI thread.
+WARM_UP_DELAY_MS = 1500
 
-class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
+
+def _workflow(verb: str = "") -> Any:
+    """The core's job verbs (or the module of ``verb``), imported when a job starts, on the job's
+    worker thread: they import torch, which a GUI must not wait for at start-up."""
+    import importlib
+
+    return importlib.import_module("qsa_gui.core.workflow" + (f".{verb}" if verb else ""))
+
+
+def _warm_up_in_background() -> None:
+    """torch's first-optimizer costs on a daemon thread (see :mod:`qsa_gui.core.model.warmup`)."""
+    import threading
+
+    from qsa_gui.core.model.warmup import torch_warmed_up, warm_up_torch
+
+    if not torch_warmed_up():
+        threading.Thread(target=warm_up_torch, name="qsa-torch-warm-up", daemon=True).start()
+
+
+class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWidget):
     """Project header, gallery, actions, progress and the Suggestions / Training / History tabs."""
 
     project_changed = Signal(object)
@@ -78,18 +103,18 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         warm_up: bool = True,
     ) -> None:
         super().__init__(parent)
-        if warm_up:  # once per process: the first Retrain then never freezes the window
-            warm_up_torch()
+        self._warm_up = warm_up  # once per process, once the panel is on screen (showEvent)
         self.setObjectName("qsaAssistant")
         self.viewer = viewer
         self.session = Session()
         self.runner = JobRunner(self)
         self.layers = AnnotationLayers(viewer, self._on_labels_edited, self._on_foreign_layer)
+        self.view_fitter = ViewFitter(viewer, self)  # re-fits the image when the canvas resizes
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
         self.last_import_report: ImportReport | None = None
         self.last_export_report: ExportReport | None = None
-        self.last_retrain: workflow.RetrainResult | None = None
+        self.last_retrain: RetrainResult | None = None
         self.loss_values: list[float] = []
         self._job: RunningJob | None = None
         self._shut_down = False
@@ -125,6 +150,10 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         if isinstance(window, QWidget):  # the dock widget gets no closeEvent of its own
             self._watcher.watch(window)
         self.view.refresh_all()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        """A dock's width, not that of the widest table: the canvas gets the rest."""
+        return QSize(PANEL_WIDTH, super().sizeHint().height())
 
     # -- session state, under the names the shells use ---------------------------------------------
     project = property(lambda self: self.session.project)
@@ -244,6 +273,8 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         self._watcher.release()  # a closed viewer must not be kept alive by this panel
         self.glands.tool.detach()
         self.layers.detach()
+        self.view_fitter.detach()
+        self.session.pixels.clear()
         self.viewer = None
 
     def confirm_cancel_job(self) -> bool:
@@ -262,43 +293,9 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
 
     def _reset_view(self) -> None:
         if self.viewer is not None and self.project is not None:
-            try:
-                self.viewer.reset_view()
-            except RuntimeError:  # the viewer's window is already gone
-                pass
+            self.view_fitter.fit()
 
     # -- jobs --------------------------------------------------------------------------------------
-    def import_images(self, paths: list[str]) -> None:
-        """Import image files (copied into the project) in a job; skipped files are listed."""
-        if self.project is None:
-            self._report("Open or create a project before importing images.", "warning")
-            return
-        if not paths:
-            return
-        project, w = self.project, self
-        job = RunningJob(
-            "Importing images",
-            "import",
-            project,
-            lambda r: results.import_done(w, r),
-            lambda exc: results.import_cancelled(w, exc),
-            lambda: results.import_failed(w),
-        )
-        self._start(job, lambda cancel: import_job(project, list(paths), cancel))
-
-    def export_to(self, folder: str | Path) -> None:
-        """Export labels, predictions, annotations.csv and the current model (``model/``) into
-        ``folder`` in a job: the same files as ``qsa export`` (core/workflow/transfer.py)."""
-        if self.project is None:
-            self._report("No project open: nothing to export.", "warning")
-            return
-        self._flush_labels()
-        project = self.project
-        job = RunningJob(
-            "Exporting labels and model", "export", project, lambda r: results.export_done(self, r)
-        )
-        self._start(job, lambda cancel: export_job(project, folder, cancel))
-
     def suggest(self) -> None:
         """Rank the unlabelled images (a job); the round's images get highlighted, #1 is shown."""
         if self.project is None or not self.project.unlabelled_ids("pool"):
@@ -307,7 +304,7 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         self._flush_labels()
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
-        if self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel)):
+        if self._start(job, lambda cancel: _workflow().suggest_job(project, settings, cancel)):
             settings_dialog.announce_estimate(self, "suggest", settings)
 
     def retrain(self) -> None:
@@ -326,7 +323,7 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
         job = RunningJob("Retrain", "retrain", project, lambda r: results.retrain_done(w, r),
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
-        if self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel)):
+        if self._start(job, lambda cancel: _workflow().retrain_job(project, settings, cancel)):
             settings_dialog.announce_estimate(self, "retrain", settings)
 
     def segment_current(self) -> None:
@@ -351,12 +348,12 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
             return
         project, settings = self.project, self.job_settings()
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
-        self._start(job, lambda cancel: workflow.segment_job(project, ids, settings, cancel))
+        self._start(job, lambda cancel: _workflow().segment_job(project, ids, settings, cancel))
 
     def _start_heatmap(self, image_id: str, source: HeatmapSource) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda cancel: heatmap_job(project, image_id, source, settings, cancel))
+        self._start(job, lambda c: _workflow("heatmap").heatmap_job(project, image_id, source, settings, c))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
@@ -444,6 +441,9 @@ class AssistantWidget(Navigation, GlandTools, dialogs.AskDialogs, QWidget):
     # -- window life -------------------------------------------------------------------------------
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
+        if self._warm_up:
+            self._warm_up = False
+            QTimer.singleShot(WARM_UP_DELAY_MS, _warm_up_in_background)
         window = self.window()
         if window is not self and self._watcher.window is None:
             self._watcher.watch(window)

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from qsa_gui.core.active.selection import greedy_max_cover
 
-from .scoring import PoolScores, Suggestion, _representativeness
+if TYPE_CHECKING:  # scoring imports torch; the registry (settings' name check) must not
+    from .scoring import PoolScores, Suggestion
 
 Needs = Literal["quantized_ensemble", "float_ensemble", "mc_dropout", "none"]
 # chooser(scores, k, k_top, seed) -> indices into scores.ids, best first; 1 <= k <= len(scores.ids)
-Chooser = Callable[[PoolScores, int, "int | None", int], list[int]]
+Chooser = Callable[["PoolScores", int, "int | None", int], list[int]]
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def select(
     seed: int = 0,
 ) -> list[Suggestion]:
     """Choose ``k`` images of ``scores.ids`` by ``strategy``; ranked, best first."""
+    from .scoring import Suggestion, _representativeness
+
     record = get_strategy(strategy)
     k = max(0, min(k, len(scores.ids)))
     if k == 0:

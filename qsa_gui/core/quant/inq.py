@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .bits import MAX_BITS, MIN_BITS, check_bits
 
 __all__ = [
     "MIN_BITS",
@@ -33,31 +34,12 @@ __all__ = [
     "quantizable_parameters",
 ]
 
-MIN_BITS = 2
-MAX_BITS = 8
 QUANTIZABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
 # --------------------------------------------------------------------------------------------
 # Levels and rounding
 # --------------------------------------------------------------------------------------------
-
-
-def check_bits(bits: object, name: str = "bits", *, allow_float: bool = False) -> int | None:
-    """The one bit-width check (settings, training, INQ, model files): an int in MIN..MAX bits.
-
-    ``allow_float``: ``None`` (float weights) is accepted too. ``name`` goes into the message.
-    """
-    if bits is None and allow_float:
-        return None
-    if (
-        isinstance(bits, bool)
-        or not isinstance(bits, (int, np.integer))
-        or not MIN_BITS <= int(bits) <= MAX_BITS
-    ):
-        alt = " (or None for float weights)" if allow_float else ""
-        raise ValueError(f"{name} must be an integer in {MIN_BITS}..{MAX_BITS}{alt}, got {bits!r}")
-    return int(bits)
 
 
 def _check_bits(bits: int) -> int:

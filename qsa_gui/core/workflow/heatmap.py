@@ -20,9 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qsa_gui.core.active.scoring import disagreement_map
-from qsa_gui.core.model.fcn import predict_tiled
-from qsa_gui.core.model.segmenter import Segmenter
 from qsa_gui.core.project.store import Project
 from qsa_gui.core.settings import Settings
 
@@ -117,6 +114,11 @@ def heatmap_job(
             raise ValueError("no suggestion round with stored models and no segmentation model yet")
     elif isinstance(source, str):
         source = HeatmapSource(KIND_MODEL, source)
+    # torch-backed parts only now: the GUI imports this module (HeatmapSource) at start-up
+    from qsa_gui.core.active.scoring import disagreement_map
+    from qsa_gui.core.model.fcn import predict_tiled
+    from qsa_gui.core.model.segmenter import Segmenter
+
     stage = TITLES[source.kind].lower()
     name = project.image(image_id).name
     if source.kind == KIND_DISAGREEMENT:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qsa_gui.core.model.fcn import SAFCN
-from qsa_gui.core.model.segmenter import Segmenter
 from qsa_gui.core.project.store import Project
+
+if TYPE_CHECKING:  # torch-backed: imported where models are saved or loaded, not by the GUI's checks
+    from qsa_gui.core.model.fcn import SAFCN
+    from qsa_gui.core.model.segmenter import Segmenter
 
 from ..errors import ModelFileError, ProjectError
 
@@ -25,6 +28,8 @@ def save_members(
     project: Project, model_key: str, models: Sequence[SAFCN], *, bits: int | None, tile: int, overlap: int
 ) -> Path:
     """Write the ensemble of ``model_key`` (with the tiling its scores used) into the project."""
+    from qsa_gui.core.model.segmenter import Segmenter
+
     members = Segmenter(list(models), tile=tile, overlap=overlap)
     meta = dict(MEMBER_META, model_key=model_key)
     return project.save_ensemble(model_key, lambda folder: members.save(folder, bits=bits, meta=meta))
@@ -44,6 +49,8 @@ def load_members(project: Project, model_key: str, device: str | None = None) ->
     """The stored members of ``model_key``, or None when absent or unreadable (a cache)."""
     if not has_members(project, model_key):
         return None
+    from qsa_gui.core.model.segmenter import Segmenter
+
     try:
         return Segmenter.load(project.ensemble_folder(model_key), device=device)
     except (ModelFileError, OSError):
