@@ -300,6 +300,7 @@ def test_event_loop_stays_responsive_while_retraining(assistant: AssistantWidget
         for image_id in p.unlabelled_ids()[:3]:
             p.save_labels(image_id, truth_labels(p, image_id), done=True)
     w = assistant
+    w.resize(420, 1000)  # tall enough that the tabs section stays open (it folds on a short screen)
     w.show()  # the panel is on screen: the live loss curve really repaints
     w.open_project(demo)
     monitor = EventLoopMonitor(interval_ms=10)
