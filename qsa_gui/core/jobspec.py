@@ -82,7 +82,9 @@ def _unpack_segment(project: Project, packed: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for image_id, labels in packed.items():
         if labels is None:  # committed by now: the parent's record names the adopted file
-            labels = tifffile.memmap(Path(project.folder) / str(project.image(image_id).prediction_path), mode="r")
+            labels = tifffile.memmap(
+                Path(project.folder) / str(project.image(image_id).prediction_path), mode="r"
+            )
         out[image_id] = labels
     return out
 

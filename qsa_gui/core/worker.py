@@ -84,7 +84,10 @@ class Worker:
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.cancel_event = ctx.Event()
         self.process = ctx.Process(
-            target=child_main, args=(child_conn, self.cancel_event, os.getpid()), name="qsa-job-worker", daemon=True
+            target=child_main,
+            args=(child_conn, self.cancel_event, os.getpid()),
+            name="qsa-job-worker",
+            daemon=True,
         )
         self.spawned_at = time.monotonic()
         self.process.start()
@@ -161,6 +164,7 @@ class WorkerPool:
     def __init__(self, keep: int = 1) -> None:
         self.keep = keep
         self._idle: list[Worker] = []
+        self._active: list[Worker] = []
         self._lock = threading.Lock()
 
     def prestart(self) -> Worker:
@@ -176,10 +180,22 @@ class WorkerPool:
             while self._idle:
                 worker = self._idle.pop(0)
                 if worker.alive:
+                    self._active.append(worker)
                     return worker
-        return Worker()
+        worker = Worker()
+        with self._lock:
+            self._active.append(worker)
+        return worker
+
+    def active_pids(self) -> list[int]:
+        """Process ids of the workers running a job now (for tests and diagnostics)."""
+        with self._lock:
+            return [w.pid for w in self._active if w.pid is not None]
 
     def release(self, worker: Worker) -> None:
+        with self._lock:
+            if worker in self._active:
+                self._active.remove(worker)
         if worker.alive and not worker.busy:
             with self._lock:
                 if len(self._idle) < self.keep:
@@ -264,10 +280,14 @@ def _drive(worker: Worker, spec: JobSpec, project: Any, cancel: CancelToken | No
                 _, kind, type_name, text = msg
                 if kind == "qsa":
                     raise QSAError(text or type_name)
-                raise WorkerFailed(f"Unexpected error in the job process: {type_name}" + (f": {text}" if text else ""))
+                raise WorkerFailed(
+                    f"Unexpected error in the job process: {type_name}" + (f": {text}" if text else "")
+                )
     except WorkerDied as exc:
         sweep_scratch(project.folder, worker.pid or 0)
-        raise WorkerDied(f"{spec.verb.capitalize()} stopped: {exc} The project is as it was before the job.") from None
+        raise WorkerDied(
+            f"{spec.verb.capitalize()} stopped: {exc} The project is as it was before the job."
+        ) from None
     except BaseException:
         if not worker.alive and worker.pid is not None:
             sweep_scratch(project.folder, worker.pid)

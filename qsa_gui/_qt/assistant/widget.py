@@ -6,12 +6,13 @@ automatically), mark an image done, retrain, look at the model's predictions and
 heat-map -- and the two shells cannot drift apart. The widget is a thin composition: the state
 and texts live in the Qt-free :class:`~qsa_gui.components.session.Session`, the layout in
 :mod:`.panel`, the drawing in :mod:`.view`, job outcomes in :mod:`.results`; every computation
-is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` on a worker thread.
+is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` (Suggest, Retrain, Segment and
+the heat-map in a worker process, the rest on a worker thread).
 
 Public API (used by the PySide6 main window and the napari plugin)::
 
     w = AssistantWidget(viewer)                 # viewer: napari.Viewer (or None: no canvas)
-                                                # (warms torch up once per process: warm_up=False skips)
+                                                # (starts the warm job worker once: warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job()
@@ -37,11 +38,10 @@ from qsa_gui.components.session import Session
 from qsa_gui.core import workflow
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import CancelToken, Job, Progress
-from qsa_gui.core.model.warmup import warm_up_torch
+from qsa_gui.core.jobspec import JobSpec
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
-from qsa_gui.core.workflow.heatmap import heatmap_job
 from qsa_gui.core.workflow.transfer import ExportReport, export_job, import_job
 
 from .. import napari_private
@@ -77,12 +77,12 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         warm_up: bool = True,
     ) -> None:
         super().__init__(parent)
-        if warm_up:  # once per process: the first Retrain then never freezes the window
-            warm_up_torch()
         self.setObjectName("qsaAssistant")
         self.viewer = viewer
         self.session = Session()
         self.runner = JobRunner(self)
+        if warm_up:  # once per process: the warm worker (or torch here) is ready for the first job
+            self.runner.warm_up()
         self.layers = AnnotationLayers(viewer, self._on_labels_edited, self._on_foreign_layer)
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
@@ -300,7 +300,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         self._flush_labels()
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
-        self._start(job, lambda cancel: workflow.suggest_job(project, settings, cancel))
+        self._start(job, self.runner.spec_factory(JobSpec.make("suggest", project, settings), project))
 
     def retrain(self) -> None:
         """Retrain the segmentation model on the labelled images (a job, guarded against regressions)."""
@@ -318,7 +318,7 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
         job = RunningJob("Retrain", "retrain", project, lambda r: results.retrain_done(w, r),
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
-        self._start(job, lambda cancel: workflow.retrain_job(project, settings, cancel))
+        self._start(job, self.runner.spec_factory(JobSpec.make("retrain", project, settings), project))
 
     def segment_current(self) -> None:
         """Segment the shown image with the current model (a job); shows the prediction layer."""
@@ -342,12 +342,14 @@ class AssistantWidget(Navigation, dialogs.AskDialogs, QWidget):
             return
         project, settings = self.project, self.job_settings()
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
-        self._start(job, lambda cancel: workflow.segment_job(project, ids, settings, cancel))
+        spec = JobSpec.make("segment", project, settings, image_ids=ids)
+        self._start(job, self.runner.spec_factory(spec, project))
 
     def _start_heatmap(self, image_id: str, version: str) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda cancel: heatmap_job(project, image_id, version, settings, cancel))
+        spec = JobSpec.make("heatmap", project, settings, image_id=image_id, model_version=version)
+        self._start(job, self.runner.spec_factory(spec, project))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
