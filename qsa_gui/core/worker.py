@@ -280,6 +280,11 @@ def _drive(worker: Worker, spec: JobSpec, project: Any, cancel: CancelToken | No
                 _, kind, type_name, text = msg
                 if kind == "qsa":
                     raise QSAError(text or type_name)
+                if type_name == "MemoryError":
+                    raise WorkerFailed(
+                        f"{spec.verb.capitalize()} ran out of memory in the job process; "
+                        "the project is as it was before the job."
+                    )
                 raise WorkerFailed(
                     f"Unexpected error in the job process: {type_name}" + (f": {text}" if text else "")
                 )
