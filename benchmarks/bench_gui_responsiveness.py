@@ -76,47 +76,56 @@ def _make_project(folder: Path) -> Path:
     return path
 
 
-class _SchedMonitor:
+def _sched_monitor(interval_ms: int = 10) -> Any:
     """An EventLoopMonitor that also reads the GUI thread's run-queue wait at every tick."""
+    from qsa_gui._qt.heartbeat import EventLoopMonitor
 
-    PATH = "/proc/thread-self/schedstat"
+    class SchedMonitor(EventLoopMonitor):
+        PATH = "/proc/thread-self/schedstat"
 
-    def __init__(self, interval_ms: int = 10) -> None:
-        from qsa_gui._qt.heartbeat import EventLoopMonitor
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+            self.cpus: list[float] = []
+            self._last_wait: tuple[float, float] | None = None
+            super().__init__(interval_ms=interval_ms)
 
-        self.monitor = EventLoopMonitor(interval_ms=interval_ms)
-        self.monitor._timer.timeout.connect(self._tick)
-        self.waits: list[float] = []
-        self._last_wait: float | None = None
+        def _wait_ms(self) -> tuple[float, float] | None:
+            """(ms run on a CPU, ms waited in the run queue) of this thread so far."""
+            try:
+                with open(self.PATH) as fh:
+                    run, wait = fh.read().split()[:2]
+                return int(run) / 1e6, int(wait) / 1e6
+            except (OSError, ValueError):
+                return None
 
-    def _wait_ms(self) -> float | None:
-        try:
-            with open(self.PATH) as fh:
-                return int(fh.read().split()[1]) / 1e6
-        except (OSError, IndexError, ValueError):
-            return None
+        def _record(self, now: float) -> None:
+            super()._record(now)
+            wait = self._wait_ms()
+            if wait is not None and self._last_wait is not None:
+                self.cpus.append(wait[0] - self._last_wait[0])
+                self.waits.append(wait[1] - self._last_wait[1])
+            self._last_wait = wait
 
-    def _tick(self) -> None:
-        now = self._wait_ms()
-        if now is not None and self._last_wait is not None:
-            self.waits.append(now - self._last_wait)
-        self._last_wait = now
+        def worst(self, n: int = 5) -> list[list[float]]:
+            """The ``n`` longest gaps as [gap, run-queue wait, CPU used] in ms."""
+            rows = list(zip(self.gaps, self.waits, self.cpus, strict=False))
+            return [[round(x, 1) for x in r] for r in sorted(rows, reverse=True)[:n]]
 
-    def start(self) -> None:
-        self.waits.clear()
-        self._last_wait = self._wait_ms()
-        self.monitor.start()
+        def start(self) -> None:
+            self.waits.clear()
+            self.cpus.clear()
+            self._last_wait = None
+            super().start()  # its first _record only sets the start time
+            self._last_wait = self._wait_ms()
 
-    def stop(self) -> None:
-        self.monitor.stop()
-        self._tick()
+        def own_gaps(self) -> list[float]:
+            """Each gap minus the run-queue wait inside it."""
+            gaps = self.gaps
+            if len(self.waits) != len(gaps):
+                return []
+            return [max(0.0, g - w) for g, w in zip(gaps, self.waits, strict=True)]
 
-    def own_gaps(self) -> list[float]:
-        """Each gap minus the run-queue wait inside it (the gaps list and waits align by tick)."""
-        gaps = self.monitor.gaps
-        if len(self.waits) != len(gaps):
-            return []
-        return [max(0.0, g - w) for g, w in zip(gaps, self.waits, strict=True)]
+    return SchedMonitor()
 
 
 def _label_one_more(assistant: Any) -> None:
@@ -195,9 +204,8 @@ def child(
     for job, label in plan:
         if job == "suggest" and label == "second":  # new labels: the ensemble retrains
             _label_one_more(assistant)
-        sched = _SchedMonitor(interval_ms=10)
-        monitor = sched.monitor
-        sched.start()
+        monitor = _sched_monitor(interval_ms=10)
+        monitor.start()
         t1 = time.perf_counter()
         getattr(assistant, job)()
         while assistant.is_busy or assistant.runner.is_running:
@@ -205,14 +213,15 @@ def child(
             time.sleep(0.002)
         job_s = time.perf_counter() - t1
         pump(0.3)  # the result handlers (gallery, history, message) are part of what the user feels
-        sched.stop()
+        monitor.stop()
         summary = monitor.summary()
-        own = sorted(sched.own_gaps())
+        own = sorted(monitor.own_gaps())
         if own:
             summary.update(
                 own_max_gap_ms=own[-1],
                 own_p99_gap_ms=own[int(0.99 * (len(own) - 1))],
-                run_queue_ms=sum(sched.waits),
+                run_queue_ms=sum(monitor.waits),
+                worst_gaps_wait_cpu_ms=monitor.worst(),
             )
         # when the long gaps happened (s since Retrain was pressed): at the start, during, at the end?
         t, long_gaps = 0.0, []

@@ -19,7 +19,7 @@ from qsa_gui.core.data.images import write_image
 from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.errors import Cancelled, ProjectError, QSAError
 from qsa_gui.core.jobs import CancelToken, run_job
-from qsa_gui.core.jobspec import JobSpec
+from qsa_gui.core.jobspec import JobSpec, start_spec
 from qsa_gui.core.project.delegated import DelegatedProject
 from qsa_gui.core.project.lock import verify_held_by
 from qsa_gui.core.project.store import Project
@@ -205,3 +205,17 @@ def test_describe_exit_names_the_signal_or_code():
     assert describe_exit(-11).startswith("crashed (segmentation fault)")
     assert describe_exit(3) == "exited with code 3"
     assert describe_exit(None) == "stopped answering"
+
+
+def test_the_same_spec_runs_in_process_for_thread_mode(project):
+    """``QSA_JOBS=thread`` (and any shell without a worker) runs the very same spec here."""
+    import pickle
+
+    spec = JobSpec.make("retrain", project, TINY_SETTINGS)
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    result = run_job(start_spec(spec, project))
+    assert project.current_model == result.version.version
+    with Project.open(project.folder, read_only=True) as on_disk:
+        assert on_disk.current_model == result.version.version
+    with pytest.raises(ValueError, match="unknown job"):
+        JobSpec.make("train-everything", project, TINY_SETTINGS)

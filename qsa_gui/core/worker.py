@@ -40,9 +40,9 @@ from .project.delegated import sweep_scratch
 logger = logging.getLogger(__name__)
 
 #: Seconds a cancelled job may take to reach its next safe point before its process is killed.
-CANCEL_GRACE_S = 0.8
+CANCEL_GRACE_S = 0.75
 #: How often the parent looks at the pipe, the cancel token and the child's health.
-POLL_S = 0.02
+POLL_S = 0.05
 
 _SIGNAL_WHY = {
     signal.SIGKILL: "was killed (out of memory, or by another program)",

@@ -23,7 +23,7 @@ from .jobs import CancelToken, Progress
 
 #: The child sends at most one Progress per this many seconds (plus the last before the result);
 #: the GUI shows at most 20 per second anyway.
-SEND_INTERVAL_S = 0.02
+SEND_INTERVAL_S = 0.05
 
 
 class EventCancelToken(CancelToken):
