@@ -9,16 +9,24 @@ Usage (needs a display; on a headless machine run it under Xvfb)::
 ``--case switch`` (see ``benchmarks/_switch_case.py``) presses Next image through a project of five
 image sizes and reports the longest event-loop gap of each switch (max and median; target < 50 ms)
 into ``benchmarks/results/gui_switch.json``.
+    ... [--mode process|thread] [--jobs retrain,suggest]
 
 Opens the desktop main window (or the assistant docked in a plain napari viewer) on a generated
 demo project with 4 labelled images, and runs Retrain twice with realistic settings (preset
 "compact", patch 96, batch 8, 60 iterations + INQ) while
 :class:`qsa_gui._qt.heartbeat.EventLoopMonitor` ticks every 10 ms on the GUI thread. Every gap
 between ticks is time the window could not repaint or react; the target is a longest gap
-< 100 ms. Each variant runs in a fresh process, because the *first* retrain of a process is the
-one that pays torch's one-time start-up: ``warm`` is the shipped behaviour (torch warmed up on
-the GUI thread while the panel is built), ``cold`` skips the warm-up (the behaviour before it).
-Writes ``benchmarks/results/gui_responsiveness.json``.
+< 30 ms. On a shared, loaded machine much of a gap is the GUI thread waiting for a CPU that other
+programs hold, so each gap is also reported without the time the GUI thread sat runnable in the
+kernel's run queue (``/proc/thread-self/schedstat``): ``own_max_gap_ms`` is what this program's
+own work (its GIL, its redraws) cost the window. Each variant runs in a fresh process, because
+the *first* job of a process is the one that pays torch's one-time start-up: ``warm`` is the
+shipped behaviour (torch warmed up before the first job), ``cold`` skips the warm-up.
+``--mode process`` (the shipped default) runs the jobs in the spawned worker process
+(:mod:`qsa_gui.core.worker`; ``warm`` = the worker started and warmed up before the first job),
+``--mode thread`` on the GUI process's worker thread (the behaviour before). ``--jobs`` picks the
+jobs measured, each run twice (Suggest retrains its ensemble: the labels changed in between).
+Writes ``benchmarks/results/gui_responsiveness.json`` (``..._thread.json`` for thread mode).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-TARGET_MS = 100.0
+TARGET_MS = 30.0  # issue 11: longest event-loop gap during Suggest and Retrain
 SWITCH_TARGET_MS = 50.0
 RESULTS = ROOT / "benchmarks" / "results"
 N_IMAGES, SIZE, N_LABELLED = 24, 256, 4
@@ -124,12 +132,79 @@ def switch_child(shell: str, out: Path) -> None:
     out.write_text(json.dumps(result, indent=2))
 
 
-def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
-    """One fresh process: build the GUI, retrain twice under the event-loop monitor."""
+def _sched_monitor(interval_ms: int = 10) -> Any:
+    """An EventLoopMonitor that also reads the GUI thread's run-queue wait at every tick."""
+    from qsa_gui._qt.heartbeat import EventLoopMonitor
+
+    class SchedMonitor(EventLoopMonitor):
+        PATH = "/proc/thread-self/schedstat"
+
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+            self.cpus: list[float] = []
+            self._last_wait: tuple[float, float] | None = None
+            super().__init__(interval_ms=interval_ms)
+
+        def _wait_ms(self) -> tuple[float, float] | None:
+            """(ms run on a CPU, ms waited in the run queue) of this thread so far."""
+            try:
+                with open(self.PATH) as fh:
+                    run, wait = fh.read().split()[:2]
+                return int(run) / 1e6, int(wait) / 1e6
+            except (OSError, ValueError):
+                return None
+
+        def _record(self, now: float) -> None:
+            super()._record(now)
+            wait = self._wait_ms()
+            if wait is not None and self._last_wait is not None:
+                self.cpus.append(wait[0] - self._last_wait[0])
+                self.waits.append(wait[1] - self._last_wait[1])
+            self._last_wait = wait
+
+        def worst(self, n: int = 5) -> list[list[float]]:
+            """The ``n`` longest gaps as [gap, run-queue wait, CPU used] in ms."""
+            rows = list(zip(self.gaps, self.waits, self.cpus, strict=False))
+            return [[round(x, 1) for x in r] for r in sorted(rows, reverse=True)[:n]]
+
+        def start(self) -> None:
+            self.waits.clear()
+            self.cpus.clear()
+            self._last_wait = None
+            super().start()  # its first _record only sets the start time
+            self._last_wait = self._wait_ms()
+
+        def own_gaps(self) -> list[float]:
+            """Each gap minus the run-queue wait inside it."""
+            gaps = self.gaps
+            if len(self.waits) != len(gaps):
+                return []
+            return [max(0.0, g - w) for g, w in zip(gaps, self.waits, strict=True)]
+
+    return SchedMonitor()
+
+
+def _label_one_more(assistant: Any) -> None:
+    """Mark one more pool image done with the generator's truth (so Suggest has new labels)."""
+    import numpy as np
+
+    from qsa_gui.core.data.synth import generate_dataset
+
+    project = assistant.project
+    image_id = project.unlabelled_ids("pool")[0]
+    index = int(project.image(image_id).name.split("_")[1])
+    labels = generate_dataset(N_IMAGES, seed=0, size=(SIZE, SIZE))[index].labels.astype(np.int32)
+    project.save_labels(image_id, labels, done=True)
+
+
+def child(
+    shell: str, warm: bool, iterations: int, out: Path, mode: str = "process", jobs: tuple = ("retrain",)
+) -> None:
+    """One fresh process: build the GUI, run each job twice under the event-loop monitor."""
+    os.environ["QSA_JOBS"] = mode
     from qtpy.QtWidgets import QApplication
 
     from qsa_gui._qt.assistant import AssistantWidget
-    from qsa_gui._qt.heartbeat import EventLoopMonitor
     from qsa_gui.app.main import ensure_app
     from qsa_gui.app.recent import make_settings
     from qsa_gui.core.model.warmup import warm_up_torch
@@ -139,7 +214,16 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
     project = _make_project(tmp / "demo")
 
     t0 = time.perf_counter()
-    warm_s = warm_up_torch() if warm else 0.0
+    worker_s = None
+    if warm and mode == "process":
+        from qsa_gui.core.worker import shared_pool
+
+        worker = shared_pool().prestart()
+        worker.wait_ready(300)
+        worker_s = worker.startup_seconds
+        warm_s = 0.0
+    else:
+        warm_s = warm_up_torch() if warm else 0.0
     if shell == "window":
         from qsa_gui.app.window import MainWindow
 
@@ -172,11 +256,14 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
     pump(1.5)  # thumbnails, first paint
     assistant.settings_override = _settings(iterations)
     runs = []
-    for label in ("first", "second"):
-        monitor = EventLoopMonitor(interval_ms=10)
+    plan = [(job, label) for job in jobs for label in ("first", "second")]
+    for job, label in plan:
+        if job == "suggest" and label == "second":  # new labels: the ensemble retrains
+            _label_one_more(assistant)
+        monitor = _sched_monitor(interval_ms=10)
         monitor.start()
         t1 = time.perf_counter()
-        assistant.retrain()
+        getattr(assistant, job)()
         while assistant.is_busy or assistant.runner.is_running:
             app.processEvents()
             time.sleep(0.002)
@@ -184,6 +271,14 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
         pump(0.3)  # the result handlers (gallery, history, message) are part of what the user feels
         monitor.stop()
         summary = monitor.summary()
+        own = sorted(monitor.own_gaps())
+        if own:
+            summary.update(
+                own_max_gap_ms=own[-1],
+                own_p99_gap_ms=own[int(0.99 * (len(own) - 1))],
+                run_queue_ms=sum(monitor.waits),
+                worst_gaps_wait_cpu_ms=monitor.worst(),
+            )
         # when the long gaps happened (s since Retrain was pressed): at the start, during, at the end?
         t, long_gaps = 0.0, []
         for gap in monitor.gaps:
@@ -191,6 +286,7 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
             if gap > 50.0:
                 long_gaps.append([round(t, 2), round(gap, 1)])
         summary.update(
+            job=job,
             retrain=label,
             long_gaps_s_ms=long_gaps,
             job_seconds=round(job_s, 2),
@@ -199,10 +295,11 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
         )
         runs.append(summary)
         print(
-            f"[{shell}, {'warm' if warm else 'cold'}] {label} retrain: "
+            f"[{shell}, {mode}, {'warm' if warm else 'cold'}] {label} {job}: "
             f"max gap {summary['max_gap_ms']:.0f} ms, "
             f"p99 {summary['p99_gap_ms']:.1f} ms, mean {summary['mean_gap_ms']:.1f} ms, "
-            f"{int(summary['ticks'])} ticks in {job_s:.1f} s",
+            f"{int(summary['ticks'])} ticks in {job_s:.1f} s; "
+            f"own max {summary.get('own_max_gap_ms', -1):.0f} ms",
             flush=True,
         )
     if shell == "window":
@@ -214,7 +311,9 @@ def child(shell: str, warm: bool, iterations: int, out: Path) -> None:
     result = {
         "shell": shell,
         "warm_up": warm,
+        "mode": mode,
         "warm_up_seconds": round(warm_s, 3),
+        "worker_startup_seconds": None if worker_s is None else round(worker_s, 2),
         "startup_seconds": round(build_s, 2),
         "runs": runs,
     }
@@ -226,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shell", choices=("window", "napari"), default="window")
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--variants", default="warm,cold", help="comma list of warm, cold")
+    parser.add_argument("--mode", choices=("process", "thread"), default="process")
+    parser.add_argument("--jobs", default="retrain,suggest", help="comma list of retrain, suggest")
     parser.add_argument("--out", help="default: benchmarks/results/gui_responsiveness.json (gui_switch.json)")
     parser.add_argument("--case", choices=("retrain", "switch"), default="retrain")
     parser.add_argument("--child", choices=("warm", "cold", "switch"), help=argparse.SUPPRESS)
@@ -235,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         switch_child(args.shell, Path(args.child_out))
         return 0
     if args.child:
-        child(args.shell, args.child == "warm", args.iterations, Path(args.child_out))
+        jobs = tuple(j.strip() for j in args.jobs.split(",") if j.strip())
+        child(args.shell, args.child == "warm", args.iterations, Path(args.child_out), args.mode, jobs)
         return 0
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         parser.error("no display: run under xvfb-run (see the module docstring)")
@@ -247,13 +349,15 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             part = Path(tmp) / "part.json"
             cmd = [sys.executable, __file__, "--shell", args.shell, "--iterations", str(args.iterations)]
+            cmd += ["--mode", args.mode, "--jobs", args.jobs]
             cmd += ["--child", variant, "--child-out", str(part)]
             subprocess.run(cmd, check=True)
             results[variant] = json.loads(part.read_text())
     warm = results.get("warm")
     report = {
         "benchmark": "gui_responsiveness",
-        "what": "longest time the GUI event loop could not run (10 ms heartbeat) during Retrain",
+        "what": "longest time the GUI event loop could not run (10 ms heartbeat) during Retrain / Suggest",
+        "mode": args.mode,
         "target_max_gap_ms": TARGET_MS,
         "settings": _settings(args.iterations),
         "project": f"demo, {N_IMAGES} generated images of {SIZE} px, {N_LABELLED} labelled",
@@ -266,17 +370,23 @@ def main(argv: list[str] | None = None) -> int:
         },
         "variants": results,
         "meets_target": (None if warm is None else all(r["max_gap_ms"] < TARGET_MS for r in warm["runs"])),
+        "own_meets_target": (
+            None if warm is None else all(r.get("own_max_gap_ms", 1e9) < TARGET_MS for r in warm["runs"])
+        ),
     }
-    out = Path(args.out or RESULTS / "gui_responsiveness.json")
+    default = "gui_responsiveness.json" if args.mode == "process" else "gui_responsiveness_thread.json"
+    out = Path(args.out) if args.out else RESULTS / default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     for name, res in results.items():
         for r in res["runs"]:
             print(
-                f"  {name:4s} {r['retrain']:6s}: max {r['max_gap_ms']:6.1f} ms  "
+                f"  {name:4s} {r['job']:8s} {r['retrain']:6s}: max {r['max_gap_ms']:6.1f} ms  "
                 f"p99 {r['p99_gap_ms']:5.1f} ms  "
-                f"mean {r['mean_gap_ms']:5.1f} ms  ticks {int(r['ticks'])}  job {r['job_seconds']} s"
+                f"mean {r['mean_gap_ms']:5.1f} ms  ticks {int(r['ticks'])}  job {r['job_seconds']} s  "
+                f"own max {r.get('own_max_gap_ms', -1):6.1f} ms  "
+                f"own p99 {r.get('own_p99_gap_ms', -1):5.1f} ms"
             )
     return 0
 

@@ -16,6 +16,13 @@ Protocol for shells::
     runner.last_cancel              # that Cancelled (e.g. an ImportCancelled with its report)
     runner.shutdown(timeout=10)     # in closeEvent: cancel and wait for the thread
 
+Process mode: ``runner.start_spec(spec, project, name)`` runs a picklable
+:class:`~qsa_gui.core.jobspec.JobSpec` in a spawned worker process
+(:func:`qsa_gui.core.worker.run_in_worker`) when :attr:`JobRunner.process_jobs` is true (the
+default; ``QSA_JOBS=thread`` runs it on the thread instead), with the same signals: this thread
+then only relays the child's messages and applies its commit to ``project``. A worker that dies
+is a ``failed`` line naming the signal; the GUI process, its project and its strokes live on.
+
 Exactly one job runs at a time: :meth:`JobRunner.start` raises :class:`RuntimeError` while a job
 is running (check :attr:`JobRunner.is_running` or listen to ``busy_changed``).
 """
@@ -23,6 +30,7 @@ is running (check :attr:`JobRunner.is_running` or listen to ``busy_changed``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Generator
 from typing import Any
@@ -31,6 +39,7 @@ from qtpy.QtCore import QObject, QThread, QTimer, Signal
 
 from qsa_gui.core.errors import Cancelled, QSAError
 from qsa_gui.core.jobs import CancelToken, EtaEstimator, Progress
+from qsa_gui.core.jobspec import JobSpec, start_spec
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +49,11 @@ JobFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 PROGRESS_INTERVAL_MS = 50
 
 _FINISHED, _FAILED, _CANCELLED = "finished", "failed", "cancelled"
+
+
+def default_process_jobs() -> bool:
+    """Spec jobs run in a worker process unless ``QSA_JOBS=thread`` (debugging, profiling)."""
+    return os.environ.get("QSA_JOBS", "process").strip().lower() != "thread"
 
 
 def one_line(text: str) -> str:
@@ -142,8 +156,16 @@ class JobRunner(QObject):
     cancelled = Signal()
     busy_changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None, *, progress_interval_ms: int = PROGRESS_INTERVAL_MS):
+    def __init__(
+        self,
+        parent: QObject | None = None,
+        *,
+        progress_interval_ms: int = PROGRESS_INTERVAL_MS,
+        process_jobs: bool | None = None,
+    ):
         super().__init__(parent)
+        #: Whether :meth:`start_spec` runs jobs in a worker process (else on the thread).
+        self.process_jobs = default_process_jobs() if process_jobs is None else bool(process_jobs)
         self._thread = _JobThread(self)
         #: The :class:`Cancelled` the last cancelled job raised (None until one is cancelled).
         self.last_cancel: Cancelled | None = None
@@ -206,6 +228,30 @@ class JobRunner(QObject):
         self._poll.start()
         return token
 
+    def spec_factory(self, spec: JobSpec, project: Any) -> JobFactory:
+        """The factory that runs ``spec`` on the open ``project``: in a worker or on the thread."""
+        if self.process_jobs:
+            from qsa_gui.core.worker import run_in_worker
+
+            return lambda cancel: run_in_worker(spec, project, cancel)
+        return lambda cancel: start_spec(spec, project, cancel)
+
+    def start_spec(self, spec: JobSpec, project: Any, name: str) -> CancelToken:
+        """:meth:`start` for a :class:`JobSpec` (see the module docstring)."""
+        return self.start(self.spec_factory(spec, project), name)
+
+    def warm_up(self) -> None:
+        """Pay torch's start-up before the first job: start the warm worker (it loads torch in
+        the background), or warm torch up here in thread mode."""
+        if self.process_jobs:
+            from qsa_gui.core.worker import shared_pool
+
+            shared_pool().prestart()
+        else:
+            from qsa_gui.core.model.warmup import warm_up_torch
+
+            warm_up_torch()
+
     def cancel(self) -> None:
         """Ask the running job to stop at its next cancel check (no-op when idle)."""
         if self._running:
@@ -261,4 +307,12 @@ class JobRunner(QObject):
             self.failed.emit(payload)
 
 
-__all__ = ["JobFactory", "JobRunner", "PROGRESS_INTERVAL_MS", "error_message", "one_line", "stage_text"]
+__all__ = [
+    "JobFactory",
+    "JobRunner",
+    "PROGRESS_INTERVAL_MS",
+    "default_process_jobs",
+    "error_message",
+    "one_line",
+    "stage_text",
+]

@@ -6,13 +6,14 @@ automatically), mark an image done, retrain, look at the model's predictions and
 heat-map -- and the two shells cannot drift apart. The widget is a thin composition: the state
 and texts live in the Qt-free :class:`~qsa_gui.components.session.Session`, the layout in
 :mod:`.panel`, the drawing in :mod:`.view`, job outcomes in :mod:`.results`; every computation
-is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` on a worker thread.
+is a core job run through :class:`~qsa_gui._qt.runner.JobRunner` (Suggest, Retrain, Segment and
+the heat-map in a worker process, the rest on a worker thread).
 
 Public API (used by the PySide6 main window and the napari plugin)::
 
     w = AssistantWidget(viewer)                 # viewer: napari.Viewer (or None: no canvas)
-                                                # (warms torch up once per process, on a background
-                                                # thread after the first paint: warm_up=False skips)
+                                                # (process jobs: the warm job worker is started once,
+                                                # after the first paint; warm_up=False skips)
     w.open_project(path) / w.new_project(path, name=None) / w.close_project() -> bool
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job() ; w.ask_settings()
@@ -37,6 +38,7 @@ from qsa_gui.components.outcomes import job_cancelled, retrain_started
 from qsa_gui.components.session import Session
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import CancelToken, Job, Progress
+from qsa_gui.core.jobspec import JobSpec
 from qsa_gui.core.project.store import ImportReport, Project
 from qsa_gui.core.settings import Settings
 from qsa_gui.core.workflow.demo_project import demo_project_job
@@ -74,8 +76,13 @@ def _workflow(verb: str = "") -> Any:
     return importlib.import_module("qsa_gui.core.workflow" + (f".{verb}" if verb else ""))
 
 
-def _warm_up_in_background() -> None:
-    """torch's first-optimizer costs on a daemon thread (see :mod:`qsa_gui.core.model.warmup`)."""
+def _warm_up_jobs(runner: JobRunner) -> None:
+    """Pay torch's start-up before the first job, after the first paint: start the warm job
+    worker (process jobs), or torch's first-optimizer costs on a daemon thread (thread jobs, see
+    :mod:`qsa_gui.core.model.warmup`); never on the GUI thread."""
+    if runner.process_jobs:
+        runner.warm_up()
+        return
     import threading
 
     from qsa_gui.core.model.warmup import torch_warmed_up, warm_up_torch
@@ -304,7 +311,8 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         self._flush_labels()
         project, settings = self.project, self.job_settings()
         job = RunningJob("Suggest", "suggest", project, lambda r: results.suggest_done(self, r))
-        if self._start(job, lambda cancel: _workflow().suggest_job(project, settings, cancel)):
+        spec = JobSpec.make("suggest", project, settings)
+        if self._start(job, self.runner.spec_factory(spec, project)):
             settings_dialog.announce_estimate(self, "suggest", settings)
 
     def retrain(self) -> None:
@@ -323,7 +331,8 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         job = RunningJob("Retrain", "retrain", project, lambda r: results.retrain_done(w, r),
                          lambda _exc: results.retrain_cancelled(w, previous),
                          on_progress=lambda p: results.retrain_progress(w, p))  # fmt: skip
-        if self._start(job, lambda cancel: _workflow().retrain_job(project, settings, cancel)):
+        spec = JobSpec.make("retrain", project, settings)
+        if self._start(job, self.runner.spec_factory(spec, project)):
             settings_dialog.announce_estimate(self, "retrain", settings)
 
     def segment_current(self) -> None:
@@ -348,12 +357,14 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
             return
         project, settings = self.project, self.job_settings()
         job = RunningJob(name, "segment", project, lambda r: results.segment_done(self, r))
-        self._start(job, lambda cancel: _workflow().segment_job(project, ids, settings, cancel))
+        spec = JobSpec.make("segment", project, settings, image_ids=ids)
+        self._start(job, self.runner.spec_factory(spec, project))
 
     def _start_heatmap(self, image_id: str, source: HeatmapSource) -> None:
         project, settings = self.project, self.job_settings()
         job = RunningJob("Uncertainty heat-map", "heatmap", project, lambda r: results.heatmap_done(self, r))
-        self._start(job, lambda c: _workflow("heatmap").heatmap_job(project, image_id, source, settings, c))
+        spec = JobSpec.make("heatmap", project, settings, image_id=image_id, source=source)
+        self._start(job, self.runner.spec_factory(spec, project))
 
     def cancel_job(self) -> None:
         """Ask the running job to stop at its next safe point (it commits nothing)."""
@@ -443,7 +454,7 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         super().showEvent(event)
         if self._warm_up:
             self._warm_up = False
-            QTimer.singleShot(WARM_UP_DELAY_MS, _warm_up_in_background)
+            QTimer.singleShot(WARM_UP_DELAY_MS, lambda: _warm_up_jobs(self.runner))
         window = self.window()
         if window is not self and self._watcher.window is None:
             self._watcher.watch(window)

@@ -6,6 +6,10 @@ lock when its process dies, so a record left by a dead process is harmless and n
 (delete + recreate, racy between several openers) is ever needed. Release unlinks the file
 while still holding it; an opener that locked an unlinked inode notices (the path now names
 another inode or none) and retries.
+
+A job process started by the holder (the GUI's worker, :mod:`qsa_gui.core.worker`) takes no
+lock of its own: :func:`verify_held_by` proves that the lock is held and that its record names
+the holder, so the holder keeps it for the job's whole duration and no other writer slips in.
 """
 
 from __future__ import annotations
@@ -62,6 +66,30 @@ def _describe(info: dict[str, Any]) -> tuple[str, str]:
     pid_s = str(pid) if isinstance(pid, int) and not isinstance(pid, bool) else "?"
     host_s = host if isinstance(host, str) else ""
     return pid_s[:40], "".join(ch for ch in host_s if ch.isprintable())[:100]
+
+
+def verify_held_by(folder: Path, pid: int) -> None:
+    """Raise ProjectError unless ``folder``'s lock is held right now by process ``pid``.
+
+    Why: a worker process writes a project under its parent's lock. A second ``flock`` on a new
+    open file description conflicts with the holder's, so failing to take it proves someone holds
+    it, and the record (written by the holder under its lock) says who.
+    """
+    path = folder / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise ProjectError(f"{folder}: the project is not locked by the window that started this job "
+                           f"({e.strerror or e})") from e
+    try:
+        if _try_lock(fd):  # nobody holds it: the holder closed the project meanwhile
+            raise ProjectError(f"{folder}: the project is no longer open in the window that started this job")
+        info = _read_record(fd)
+        holder = info.get("pid") if info is not None else None
+        if holder != pid:
+            raise ProjectError(f"{folder}: the project is locked by pid {holder}, not by pid {pid}")
+    finally:
+        os.close(fd)  # closing drops a lock taken above (and only that one)
 
 
 class ProjectLock:
