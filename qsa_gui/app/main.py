@@ -59,8 +59,10 @@ def ensure_app() -> Any:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
+    from qsa_gui._qt import none_guard
     from qsa_gui._qt.icon import app_icon
 
+    none_guard.install(app)  # before the splash: PySide6 leaks references to None from the start
     app.setWindowIcon(app_icon())
     return app
 

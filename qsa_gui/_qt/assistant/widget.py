@@ -49,6 +49,7 @@ from .. import napari_private, settings_dialog
 from ..actions import ACTIONS
 from ..fit import ViewFitter
 from ..layers import ROLE_PREDICTION, AnnotationLayers
+from .. import none_guard
 from ..runner import JobRunner
 from . import dialogs, results
 from .glands import GlandController, GlandTools
@@ -110,6 +111,7 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         warm_up: bool = True,
     ) -> None:
         super().__init__(parent)
+        none_guard.install()  # PySide6 leaks references to None: a long session must not abort
         self._warm_up = warm_up  # once per process, once the panel is on screen (showEvent)
         self.setObjectName("qsaAssistant")
         self.viewer = viewer
