@@ -45,11 +45,10 @@ from qsa_gui.core.workflow.demo_project import demo_project_job
 from qsa_gui.core.workflow.heatmap import HeatmapSource
 from qsa_gui.core.workflow.transfer import ExportReport
 
-from .. import napari_private, settings_dialog
+from .. import napari_private, none_guard, settings_dialog
 from ..actions import ACTIONS
 from ..fit import ViewFitter
 from ..layers import ROLE_PREDICTION, AnnotationLayers
-from .. import none_guard
 from ..runner import JobRunner
 from . import dialogs, results
 from .glands import GlandController, GlandTools
