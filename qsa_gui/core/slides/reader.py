@@ -83,7 +83,11 @@ def looks_like_slide(path: str | Path) -> bool:
         with tifffile.TiffFile(p) as tif:
             if tif.is_svs or tif.is_ndpi:
                 return True
-            return bool(tif.series) and len(tif.series[0].levels) > 1
+            if not tif.series:
+                return False
+            if tif.is_bigtiff and tif.pages.first.is_tiled:  # a tiled BigTIFF is a scan, not a photo
+                return True
+            return len(tif.series[0].levels) > 1
     except Exception:  # noqa: BLE001 - not a TIFF / unreadable: the image reader says why
         return False
 
@@ -138,8 +142,12 @@ def _metadata(tif, page) -> tuple[float | None, float | None]:
             meta = {}
         mpp, power = _positive(meta.get("MPP")), _positive(meta.get("AppMag"))
     elif tif.is_ndpi:
-        tags = getattr(tif, "ndpi_tags", None) or {}
-        power = _positive(tags.get("Magnification"))
+        try:
+            tags = page.ndpi_tags or {}
+        except Exception:  # noqa: BLE001 - tifffile wants tags a writer may have left out
+            tags = {}
+        mag = tags.get("Magnification", page.tags.valueof(65421))
+        power = _positive(mag)
     elif tif.is_ome and tif.ome_metadata:
         mpp, power = _ome_metadata(tif.ome_metadata)
     if mpp is None:
