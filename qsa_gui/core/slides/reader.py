@@ -184,7 +184,7 @@ class Slide:
         try:
             self._tif = tifffile.TiffFile(self.path)
             if not self._tif.series:
-                raise InputFileError(self.path, "TIFF file holds no image")
+                raise InputFileError(self.path, "TIFF file holds no image (truncated, or not a slide)")
             series = self._tif.series[0]
             self._series = series
             self.info = self._read_info(series)
@@ -245,7 +245,7 @@ class Slide:
         if level not in self._arrays:
             import zarr
 
-            store = self._series.levels[level].aszarr()
+            store = self._series.aszarr(level=level)
             self._arrays[level] = (store, zarr.open(store, mode="r"))
         return self._arrays[level][1]  # type: ignore[index]
 

@@ -107,6 +107,23 @@ class SyntheticSlide:
         return np.where(mask[:, :, None], pink, _WHITE).astype(np.uint8)
 
 
+class ArraySlide:
+    """An in-memory uint8 RGB image served as slide tiles (small test slides only)."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = np.ascontiguousarray(rgb, np.uint8)
+        self.shape = tuple(self.rgb.shape[:2])
+
+    def tile(self, downsample: int, y0: int, x0: int, th: int, tw: int) -> np.ndarray:
+        d = downsample
+        h, w = self.shape[0] // d, self.shape[1] // d
+        level = self.rgb[: h * d, : w * d].reshape(h, d, w, d, 3).mean(axis=(1, 3)) if d > 1 else self.rgb
+        out = np.full((th, tw, 3), _WHITE.astype(np.uint8), np.uint8)
+        part = level[y0 : y0 + th, x0 : x0 + tw]
+        out[: part.shape[0], : part.shape[1]] = part
+        return out
+
+
 @lru_cache(maxsize=256)
 def _gland_block(seed: int, by: int, bx: int, block: int):
     return generate_sample(seed * 1_000_003 + by * 7919 + bx, (block, block))
@@ -121,7 +138,7 @@ def _tiles(slide: SyntheticSlide, downsample: int, shape: tuple[int, int], tile:
 
 def write_slide(
     path: str | Path,
-    slide: SyntheticSlide,
+    slide: SyntheticSlide | ArraySlide,
     *,
     kind: str = "ome",
     levels: int = 3,
