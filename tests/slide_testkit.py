@@ -37,10 +37,11 @@ def painted(
             break
         ry, rx = rng.uniform(14, 40, 2)
         cy, cx = rng.uniform(ry + 2, h - ry - 2), rng.uniform(x0 + rx + 2, x1 - rx - 2)
-        rr, cc = ellipse(cy, cx, ry + 3, rx + 3, shape=shape, rotation=rng.uniform(0, np.pi))
+        rot = rng.uniform(0, np.pi)
+        rr, cc = ellipse(cy, cx, ry + 4, rx + 4, shape=shape, rotation=rot)
         if labels[rr, cc].any():
             continue
-        rr, cc = ellipse(cy, cx, ry, rx, shape=shape, rotation=rng.uniform(0, np.pi))
+        rr, cc = ellipse(cy, cx, ry, rx, shape=shape, rotation=rot)
         k += 1
         labels[rr, cc] = k
     rgb[labels > 0] = GLAND

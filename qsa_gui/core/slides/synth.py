@@ -155,6 +155,7 @@ def write_slide(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     h, w = slide.shape
     shapes = [(h // 2**k, w // 2**k) for k in range(levels if kind != "bigtiff" else 1)]
     shapes = [s for s in shapes if min(s) >= 1]

@@ -85,9 +85,10 @@ def saturation(rgb: np.ndarray) -> np.ndarray:
 
 def detect_tissue(view: LowRes, mpp: float | None = None, min_piece_um2: float = MIN_PIECE_UM2) -> TissueMask:
     """Tissue on ``view`` (Otsu on saturation, floor :data:`SATURATION_FLOOR`), with pieces and
-    holes smaller than ``min_piece_um2`` removed (0.1 % of the view when the pixel size is unknown)."""
+    holes smaller than ``min_piece_um2`` removed (at most 1 % of the view; 0.1 % when the pixel size
+    is unknown)."""
     from skimage.filters import threshold_otsu
-    from skimage.morphology import remove_small_holes, remove_small_objects
+    from skimage.morphology import remove_small_objects
 
     sat = saturation(view.image)
     if sat.size == 0 or float(sat.max() - sat.min()) < 1e-3:
@@ -96,13 +97,15 @@ def detect_tissue(view: LowRes, mpp: float | None = None, min_piece_um2: float =
         thr = float(threshold_otsu(sat))
     thr = max(thr, SATURATION_FLOOR)
     mask = sat > thr
-    if mpp:
-        min_px = int(min_piece_um2 / (mpp * view.downsample) ** 2)
-    else:
-        min_px = int(0.001 * mask.size)
+    min_px = int(0.001 * mask.size)
+    if mpp:  # physical size, but never more than 1% of the view (a small test slide keeps its tissue)
+        min_px = min(int(min_piece_um2 / (mpp * view.downsample) ** 2), int(0.01 * mask.size))
     if min_px >= 1:
+        from scipy.ndimage import binary_fill_holes
+
         mask = remove_small_objects(mask, max_size=min_px)
-        mask = remove_small_holes(mask, max_size=min_px)
+        holes = binary_fill_holes(mask) & ~mask  # enclosed only: glass at the border is no hole
+        mask |= holes & ~remove_small_objects(holes, max_size=min_px)
     return TissueMask(mask, view.downsample, thr, outlines(mask, view.downsample))
 
 
