@@ -140,6 +140,7 @@ def test_cli_segment_slides_with_a_real_model(tmp_path: Path, capsys) -> None:
     assert "skipped" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # ~40 s: starting Ray dominates (CI: pip install "qsa-gui[ray]"; pytest -m slow -k ray)
 @pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install qsa-gui[ray])"
 )
