@@ -14,7 +14,9 @@ Any problem is one :class:`~qsa_gui.core.errors.InputFileError` naming the file 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +80,8 @@ def looks_like_slide(path: str | Path) -> bool:
     if suffix is None:
         return False
     try:
+        if not stat.S_ISREG(os.stat(p).st_mode):  # a FIFO must not block, a device not be read
+            return False
         import tifffile
 
         with tifffile.TiffFile(p) as tif:
