@@ -254,7 +254,7 @@ def test_read_only_refuses_every_write(proj: Project) -> None:
         (lambda b: b"[1, 2, 3]", r"project\.json is not a JSON object"),
         (
             lambda b: b.replace(b'"schema_version": 1', b'"schema_version": 7'),
-            r"made by a newer version of qsa-gui \(schema 7 > 1\)",
+            r"made by a newer version of qsa-gui \(schema 7 > 2\)",
         ),
         (lambda b: b.replace(b'"app": "qsa-gui"', b'"app": "other"'), r"not a qsa-gui project"),
         (
@@ -702,4 +702,5 @@ def test_random_operations_survive_reopen(ops: list[tuple]) -> None:
 def test_image_record_is_a_plain_dataclass() -> None:
     rec = ImageRecord(id="img_0001", name="a.tif", path="images/img_0001.tif", shape=(2, 3))
     assert rec.status == STATUS_UNLABELLED and rec.split == "pool" and rec.suggestion is None
-    assert project_mod.SCHEMA_VERSION == 1
+    assert project_mod.SCHEMA_VERSION == 2  # 2 adds slides; a project without slides is written as 1
+    assert rec.region is None

@@ -39,9 +39,11 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     """Files as given; folders replaced by their supported image files, sorted by name."""
     from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
 
+    known = (*SUPPORTED_SUFFIXES, ".svs", ".ndpi", ".btf")  # whole slides too
+
     def is_image(f: Path) -> bool:
         name = f.name.lower()
-        return f.is_file() and any(name.endswith(suffix) for suffix in SUPPORTED_SUFFIXES)
+        return f.is_file() and any(name.endswith(suffix) for suffix in known)
 
     out: list[Path] = []
     for p in map(Path, paths):

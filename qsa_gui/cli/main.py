@@ -15,6 +15,8 @@ from .plumbing import quit_now as _quit_now
 from .plumbing import run_command as _run_command
 from .project_commands import cmd_export, cmd_import, cmd_init, cmd_label, cmd_status
 from .settings_commands import add_settings_parser
+from .slide_commands import add_commands as _add_slide_commands
+from .slide_commands import add_import_options as _add_slide_import_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     knobs(sp)
     sp.add_argument("--strategy", choices=registry.STRATEGIES, help=strategy_help)
 
-    sp = add("import", cmd_import, "import images (files or folders; TIFF/OME-TIFF, PNG, JPEG, BMP)")
+    sp = add("import", cmd_import, "import images (TIFF/OME-TIFF, PNG, JPEG, BMP) and slides (SVS, NDPI ...)")
     sp.add_argument("project")
     sp.add_argument("paths", nargs="*")
     sp.add_argument(
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--with-labels", action="store_true", help="with --glas: import the train annotations too"
     )
+    _add_slide_import_options(sp)
 
     sp = add("status", cmd_status, "show every image's status and the latest suggestions (label-status)")
     sp.add_argument("project")
@@ -124,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--predictions", action="store_true", help="kept for old scripts: predictions are always exported"
     )
+
+    _add_slide_commands(add)
 
     sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
     sp.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")

@@ -11,6 +11,7 @@ from ..core.errors import Cancelled, QSAError
 from .common import expand_paths, open_project, with_overrides
 from .plumbing import find_image as _find_image
 from .progress import run_with_progress
+from .slide_commands import print_slides, region_spec
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -66,10 +67,15 @@ def cmd_import(args: argparse.Namespace) -> int:
                         print(f"{what} ({len(files)}): {', '.join(f.name for f in files)}")
             batches.append((paths, "test" if args.test else "pool", labels, not args.no_copy))
         n_before = len(project.images)
+        spec = region_spec(args) if hasattr(args, "region_size") else None
+        slides = getattr(args, "slides", None)
         try:
             reports = [
                 run_with_progress(
-                    lambda c, b=b: import_job(project, b[0], c, copy=b[3], split=b[1], labels=b[2]), True
+                    lambda c, b=b: import_job(
+                        project, b[0], c, copy=b[3], split=b[1], labels=b[2], slides=slides, region_spec=spec
+                    ),
+                    True,
                 )
                 for b in batches
             ]
@@ -82,6 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             ) from None
     added = sum(len(r.added) for r in reports)
     skipped = [s for r in reports for s in r.skipped]
+    print_slides(reports)
     print(f"imported {added} images into {project.folder}")
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)

@@ -15,6 +15,8 @@ from qsa_gui.core.data import lazy as qlazy
 
 from ..atomic import atomic_open
 from ..errors import InputFileError, ProjectError
+from ..slides.reader import looks_like_slide, slide_suffix
+from ..slides.regions import RegionSpec
 from .files import file_sha256, image_suffix, safe_display_name, validated_labels
 from .records import SPLITS, STATUS_LABELLED, ImageRecord, ImportReport, now
 
@@ -47,9 +49,13 @@ class ImportMixin:
         copy: bool = True,
         split: str = "pool",
         labels: Mapping[str | Path, str | Path] | None = None,
+        slides: bool | None = None,
+        region_spec: RegionSpec | None = None,
     ) -> ImportReport:
         """Add image files. Each is validated by decoding it; a bad file is skipped with a reason,
-        never raised. ``labels`` maps image path -> ground-truth label file (marks it labelled)."""
+        never raised. ``labels`` maps image path -> ground-truth label file (marks it labelled).
+        Whole slides (``.svs``, ``.ndpi``, pyramidal TIFF; any TIFF when ``slides`` is True, none
+        when False) become regions of ``region_spec`` covering their tissue (core/slides)."""
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         label_map: dict[Path, Path] = {Path(k).absolute(): Path(v) for k, v in (labels or {}).items()}
@@ -63,7 +69,9 @@ class ImportMixin:
                     shown.encode("utf-8")
                 except UnicodeEncodeError:  # non-UTF-8 file name: printable for CLI/GUI messages
                     shown = os.fsencode(src).decode("utf-8", errors="replace")
-                reason = self._import_one(src, copy, split, label_map, known, report)
+                as_slide = looks_like_slide(src) if slides is None else bool(slides and slide_suffix(src))
+                spec = (region_spec or RegionSpec()) if as_slide else None
+                reason = self._import_one(src, copy, split, label_map, known, report, spec)
                 if reason is not None:
                     report.skipped.append((shown, reason))
         return report
@@ -76,10 +84,11 @@ class ImportMixin:
         label_map: dict[Path, Path],
         known: dict[str, str],
         report: ImportReport,
+        slide_spec: RegionSpec | None = None,
     ) -> str | None:
         """Import one file; return a skip reason or None when added."""
         suffix = image_suffix(src, qio.SUPPORTED_SUFFIXES)
-        if suffix is None:
+        if suffix is None and slide_spec is None:
             return f"unsupported file type (supported: {', '.join(sorted(qio.SUPPORTED_SUFFIXES))})"
         try:  # by stat alone: a FIFO must not block, /dev/zero must not be hashed forever
             qio.check_regular_file(src)
@@ -89,6 +98,8 @@ class ImportMixin:
             digest = file_sha256(src)
         except OSError as e:
             return f"cannot read file ({e.strerror or e})"
+        if slide_spec is not None:
+            return self._import_slide(src, digest, copy_file, split, slide_spec, report)  # type: ignore[attr-defined]
         if digest in known:
             return f"already in project (as {known[digest]})"
         try:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: slides and their regions (a project without slides is still written as 1)
 APP_NAME = "qsa-gui"
 MANIFEST = "project.json"
 LOCK_FILE = ".lock"
@@ -79,6 +79,35 @@ class ImageRecord:
     sha256: str = ""
     copied: bool = True
     label_versions: list[dict] = field(default_factory=list)
+    region: dict | None = None
+    missing: bool = False
+
+
+@dataclass
+class SlideRecord:
+    """One whole slide. Its regions are :class:`ImageRecord` s whose ``region`` is
+    ``{"slide": id, "box": [y0, y1, x0, x1], "tissue": fraction}`` (level-0 pixels, top-left
+    origin) and whose ``shape`` is the region image at ``magnification``; ``scale`` is level-0
+    pixels per region pixel. ``tissue`` holds the tissue outlines (level-0 [x, y] rings) so a GUI
+    can draw them without reopening the slide; ``notes`` what had to be assumed (unknown pixel
+    size ...). ``path`` and ``copied`` as for images."""
+
+    id: str
+    name: str
+    path: str
+    shape: tuple[int, int]
+    format: str = "tiff"
+    mpp: float | None = None
+    objective_power: float | None = None
+    magnification: float = 20.0
+    scale: float = 1.0
+    region_size: tuple[int, int] = (522, 775)
+    min_tissue: float = 0.25
+    tissue: list[list[list[float]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sha256: str = ""
+    copied: bool = True
+    added: str = ""
     missing: bool = False
 
 
@@ -121,9 +150,11 @@ class ImportReport:
 
     added: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    slides: list[dict] = field(default_factory=list)  # per slide: id, name, regions, mpp, notes
 
 
 IMAGE_FIELDS = {f.name for f in fields(ImageRecord)} - {"missing"}
+SLIDE_FIELDS = {f.name for f in fields(SlideRecord)} - {"missing"}
 ROUND_FIELDS = {f.name for f in fields(SuggestionRound)}
 MODEL_FIELDS = {f.name for f in fields(ModelVersion)}
 
@@ -131,5 +162,13 @@ MODEL_FIELDS = {f.name for f in fields(ModelVersion)}
 def image_to_dict(rec: ImageRecord) -> dict:
     d = asdict(rec)
     d.pop("missing")
+    if d["region"] is None:  # plain images keep the schema-1 form
+        d.pop("region")
     d["shape"] = list(rec.shape)
+    return jsonable(d)
+
+
+def slide_to_dict(rec: SlideRecord) -> dict:
+    d = asdict(rec)
+    d.pop("missing")
     return jsonable(d)

@@ -24,10 +24,12 @@ from .records import (
     MODEL_FIELDS,
     ROUND_FIELDS,
     SCHEMA_VERSION,
+    SLIDE_FIELDS,
     SPLITS,
     STATUSES,
     ImageRecord,
     ModelVersion,
+    SlideRecord,
     SuggestionRound,
 )
 
@@ -117,12 +119,80 @@ def image_from_dict(d: Any) -> ImageRecord:
     _expect(kwargs.get("split", "pool") in SPLITS, "split", f"unknown split {kwargs.get('split')!r}")
     _expect(isinstance(kwargs.get("copied", True), bool), "copied", "must be true or false")
     _expect(_opt(kwargs.get("suggestion"), dict), "suggestion", "must be an object or null")
+    if kwargs.get("region") is not None:
+        _region(kwargs["region"])
     versions = _label_versions(kwargs.get("label_versions", []))
     if versions:
         _expect(
             kwargs.get("label_path") == versions[-1]["path"], "label_path", "is not the latest label version"
         )
     return ImageRecord(**kwargs)
+
+
+def _region(value: Any) -> None:
+    _expect(isinstance(value, dict), "region", "must be an object or null")
+    _expect(isinstance(value.get("slide"), str), "region.slide", "must be a slide id")
+    box = value.get("box")
+    _expect(
+        isinstance(box, list) and len(box) == 4 and all(_is_int(v) and 0 <= v < 2**31 for v in box),
+        "region.box",
+        "must be [y0, y1, x0, x1] in level-0 pixels",
+    )
+    _expect(box[0] < box[1] and box[2] < box[3], "region.box", "must have y0 < y1 and x0 < x1")
+    t = value.get("tissue", 1.0)
+    _expect(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1, "region.tissue", "0..1")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _pair(value: Any, field: str) -> tuple[int, int]:
+    _expect(
+        isinstance(value, list) and len(value) == 2 and all(_is_int(v) and 0 < v < 2**31 for v in value),
+        field,
+        "must be [H, W]",
+    )
+    return int(value[0]), int(value[1])
+
+
+def _number(value: Any, field: str, lo: float, hi: float, *, null: bool = False) -> None:
+    if value is None and null:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+    _expect(ok, field, f"must be a number in {lo:g}..{hi:g}" + (" or null" if null else ""))
+
+
+def slide_from_dict(d: Any) -> SlideRecord:
+    _expect(isinstance(d, dict), "slide", "not an object")
+    for key in ("id", "name", "path", "shape"):
+        _expect(key in d, key, "is missing")
+    kwargs = {k: v for k, v in d.items() if k in SLIDE_FIELDS}
+    kwargs["shape"] = _pair(kwargs["shape"], "shape")
+    kwargs["region_size"] = _pair(kwargs.get("region_size", [522, 775]), "region_size")
+    for key in ("id", "name", "path", "format", "sha256", "added"):
+        _expect(isinstance(kwargs.get(key, ""), str), key, "must be a string")
+    _expect(bool(ID_RE.match(kwargs["id"])), "id", f"{kwargs['id']!r} is not a valid slide id")
+    _number(kwargs.get("mpp"), "mpp", 0.001, 1000, null=True)
+    _number(kwargs.get("objective_power"), "objective_power", 0.1, 1000, null=True)
+    _number(kwargs.get("magnification", 20.0), "magnification", 0.1, 1000)
+    _number(kwargs.get("scale", 1.0), "scale", 0.001, 10000)
+    _number(kwargs.get("min_tissue", 0.25), "min_tissue", 0, 1)
+    _expect(isinstance(kwargs.get("copied", True), bool), "copied", "must be true or false")
+    notes = kwargs.get("notes", [])
+    _expect(isinstance(notes, list) and all(isinstance(n, str) for n in notes), "notes", "must be strings")
+    rings = kwargs.get("tissue", [])
+    _expect(
+        isinstance(rings, list)
+        and all(
+            isinstance(r, list)
+            and all(isinstance(p, list) and len(p) == 2 and all(_is_num(v) for v in p) for p in r)
+            for r in rings
+        ),
+        "tissue",
+        "must be a list of [x, y] rings",
+    )
+    return SlideRecord(**kwargs)
 
 
 def round_from_dict(d: Any) -> SuggestionRound:
@@ -175,6 +245,7 @@ class Manifest:
     rounds: list[SuggestionRound]
     models: list[ModelVersion]
     current_model: str | None
+    slides: list[SlideRecord]
 
 
 def _part(path: Path, where: str, fn: Callable[[Any], T], value: Any) -> T:
@@ -214,7 +285,8 @@ def parse_manifest(path: Path, raw: bytes) -> Manifest:
             f"{path}: project made by a newer version of qsa-gui (schema {schema} > {SCHEMA_VERSION}); "
             "update qsa-gui to open it"
         )
-    for key, typ in (("images", list), ("rounds", list), ("models", list), ("settings", dict)):
+    kinds = (("images", list), ("rounds", list), ("models", list), ("settings", dict), ("slides", list))
+    for key, typ in kinds:
         if not isinstance(data.get(key, typ()), typ):
             raise ProjectError(f"{path}: '{key}' must be a JSON {typ.__name__}")
     for key in ("name", "created"):
@@ -229,7 +301,9 @@ def parse_manifest(path: Path, raw: bytes) -> Manifest:
     images = [_part(path, f"images[{i}]", image_from_dict, d) for i, d in enumerate(data.get("images", []))]
     rounds = [_part(path, f"rounds[{i}]", round_from_dict, d) for i, d in enumerate(data.get("rounds", []))]
     models = [_part(path, f"models[{i}]", model_from_dict, d) for i, d in enumerate(data.get("models", []))]
+    slides = [_part(path, f"slides[{i}]", slide_from_dict, d) for i, d in enumerate(data.get("slides", []))]
     _check_references(path, images, rounds, models, current)
+    _check_regions(path, images, slides)
     return Manifest(
         name=data.get("name"),
         created=data.get("created", ""),
@@ -239,7 +313,27 @@ def parse_manifest(path: Path, raw: bytes) -> Manifest:
         rounds=rounds,
         models=models,
         current_model=current,
+        slides=slides,
     )
+
+
+def _check_regions(path: Path, images: list[ImageRecord], slides: list[SlideRecord]) -> None:
+    """Slide ids unique; every region names a known slide and lies inside it."""
+    by_id = {s.id: s for s in slides}
+    if len(by_id) != len(slides):
+        raise ProjectError(f"{path}: duplicate slide ids in project.json")
+    if by_id.keys() & {r.id for r in images}:
+        raise ProjectError(f"{path}: a slide id is also an image id")
+    for rec in images:
+        if rec.region is None:
+            continue
+        slide = by_id.get(rec.region["slide"])
+        if slide is None:
+            shown = rec.region["slide"][:80]
+            raise ProjectError(f"{path}: image {rec.id} is a region of unknown slide {shown!r}")
+        y0, y1, x0, x1 = rec.region["box"]
+        if y1 > slide.shape[0] or x1 > slide.shape[1]:
+            raise ProjectError(f"{path}: region {rec.id} lies outside slide {slide.id} ({slide.shape})")
 
 
 def _check_references(

@@ -53,13 +53,16 @@ from .records import (
     ImageRecord,
     ImportReport,
     ModelVersion,
+    SlideRecord,
     SuggestionRound,
     image_to_dict,
     jsonable,
     normalized,
     now,
+    slide_to_dict,
 )
 from .schema import parse_manifest
+from .slides import SlidesMixin
 
 __all__ = [
     "APP_NAME",
@@ -75,13 +78,14 @@ __all__ = [
     "ImportReport",
     "ModelVersion",
     "Project",
+    "SlideRecord",
     "SuggestionRound",
     "_LARGE_IMAGE_PIXELS",
     "atomic_write_json",
 ]
 
 
-class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
+class Project(LabelsMixin, ImportMixin, SlidesMixin, ArtifactsMixin):
     """An open project folder. Every mutating method writes its data files and then the
     manifest (atomically); if that fails, the in-memory state is rolled back to match disk and
     the files written for it are removed, so the folder is as it was."""
@@ -94,6 +98,7 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
         self.created: str = ""
         self.settings: dict = {}
         self.images: list[ImageRecord] = []
+        self.slides: list[SlideRecord] = []
         self.rounds: list[SuggestionRound] = []
         self.models: list[ModelVersion] = []
         self.current_model: str | None = None
@@ -207,8 +212,9 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
         return self.folder / MANIFEST
 
     def _manifest_dict(self) -> dict:
+        extra = {"slides": [slide_to_dict(s) for s in self.slides]} if self.slides else {}
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": SCHEMA_VERSION if self.slides else 1,  # readable by older versions
             "app": APP_NAME,
             "name": self.name,
             "created": self.created,
@@ -218,6 +224,7 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
             "rounds": [jsonable(r.__dict__) for r in self.rounds],
             "models": [jsonable(m.__dict__) for m in self.models],
             "current_model": self.current_model,
+            **extra,
         }
 
     def save(self) -> None:
@@ -231,7 +238,15 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
 
     def _snapshot(self) -> tuple:
         return copy.deepcopy(
-            (self.name, self.settings, self.rounds, self.models, self.current_model, self._next_image_number)
+            (
+                self.name,
+                self.settings,
+                self.rounds,
+                self.models,
+                self.current_model,
+                self._next_image_number,
+                self.slides,
+            )
         )
 
     @contextlib.contextmanager
@@ -264,6 +279,7 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
                     self.models,
                     self.current_model,
                     self._next_image_number,
+                    self.slides,
                 ) = snapshot
                 restored = []
                 for key, state in saved_images:
@@ -312,6 +328,8 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
             legacy_versions(rec)
         for mv in m.models:
             self._inside(mv.path, f"model {mv.version}: path")
+        for sr in m.slides:
+            self._check_image_path(sr)  # type: ignore[arg-type]
         self.name = m.name if m.name else self.folder.name
         self.created, self.settings = m.created, m.settings
         numbers = [int(g.group(1)) for r in m.images if (g := re.match(r"^img_(\d+)$", r.id))]
@@ -322,13 +340,14 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
             m.models,
             m.current_model,
         )
+        self.slides = m.slides
         self._reindex()
         self._refresh_missing()
 
     def _inside(self, rel: str, what: str) -> Path:
         return inside(self.folder, self.manifest_path, rel, what)
 
-    def _check_image_path(self, rec: ImageRecord) -> None:
+    def _check_image_path(self, rec: ImageRecord | SlideRecord) -> None:
         p = Path(rec.path)
         if p.is_absolute():
             if rec.copied:
@@ -340,6 +359,8 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
         self._inside(rec.path, f"image {rec.id}: path")
 
     def _refresh_missing(self) -> None:
+        for slide in self.slides:
+            slide.missing = not self.slide_path(slide.id).is_file()
         for rec in self.images:
             rec.missing = not self.image_path(rec.id).is_file()
 
@@ -356,8 +377,10 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
             raise ProjectError(f"no image {image_id!r} in project {self.name!r}") from None
 
     def image_path(self, image_id: str) -> Path:
-        """Absolute path of the image file."""
+        """Absolute path of the image file (of its slide, for a region of a slide)."""
         rec = self.image(image_id)
+        if rec.region is not None:
+            return self.slide_path(rec.region["slide"])
         p = Path(rec.path)
         return p if p.is_absolute() else self.folder / p
 
@@ -378,6 +401,8 @@ class Project(LabelsMixin, ImportMixin, ArtifactsMixin):
         path = self.image_path(image_id)
         if not path.is_file():
             raise InputFileError(path, f"image file of {image_id} is missing")
+        if self.image(image_id).region is not None:
+            return self.load_region_rgb(image_id)
         return qio.load_rgb(path)
 
     def load_labels(self, image_id: str) -> np.ndarray | None:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qsa_gui.core.atomic import atomic_write_bytes
 from qsa_gui.core.errors import Cancelled
@@ -55,6 +56,8 @@ def import_job(
     copy: bool = True,
     split: str = "pool",
     labels: Mapping[str | Path, str | Path] | None = None,
+    slides: bool | None = None,
+    region_spec: Any = None,
 ) -> Job[ImportReport]:
     """Import files one by one (each committed), so progress shows and cancel stops between files.
 
@@ -67,9 +70,12 @@ def import_job(
             check(cancel)
         except Cancelled:
             raise ImportCancelled(report, len(paths)) from None
-        part = project.import_images([path], copy=copy, split=split, labels=labels)
+        part = project.import_images(
+            [path], copy=copy, split=split, labels=labels, slides=slides, region_spec=region_spec
+        )
         report.added.extend(part.added)
         report.skipped.extend(part.skipped)
+        report.slides.extend(part.slides)
         yield Progress("importing images", (i + 1) / max(1, len(paths)), f"{i + 1}/{len(paths)}")
     return report
 
