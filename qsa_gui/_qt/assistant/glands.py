@@ -64,7 +64,7 @@ class GlandList(QWidget):
         self.setObjectName("qsaGlandList")
         self.count_label = QLabel("", self)
         self.count_label.setWordWrap(True)
-        self.auto_box = QCheckBox("New number after each gland", self)
+        self.auto_box = QCheckBox("Auto new number", self)  # short: the dock may be 280 px wide
         self.auto_box.setChecked(True)
         self.auto_box.setToolTip(
             "After a stroke or fill with a fresh number, select the next fresh number, so that the "

@@ -238,6 +238,9 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
 
     # -- tabs
     w.tabs = QTabWidget(w)
+    # four tabs must not set the dock's minimum width: scroll buttons, not a wider panel
+    w.tabs.setUsesScrollButtons(True)
+    w.tabs.tabBar().setExpanding(False)
     suggestions_page = QWidget(w)
     w.round_label = QLabel("No suggestions yet: press Suggest.", suggestions_page)
     w.round_label.setWordWrap(True)
