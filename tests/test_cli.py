@@ -1,6 +1,7 @@
 """End-to-end runs of the `qsa` command (tiny models) and its error contract."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -325,7 +326,10 @@ def test_second_ctrl_c_quits_with_130(tmp_path):
     cmd = [*CLI, "train", str(proj), "--preset", "tiny", "--iterations", "100000", "--device", "cpu"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = _interrupt_when(proc, b"%]", times=2).decode()
-    assert proc.wait(timeout=120) == 130
+    # 130 from quit_now; a second Ctrl-C landing while the interpreter shuts down after the first
+    # one's clean cancel meets Python's restored default handler: killed by SIGINT, which a shell
+    # reports as the same $? = 130
+    assert proc.wait(timeout=120) in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
 

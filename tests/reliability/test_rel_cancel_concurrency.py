@@ -5,6 +5,7 @@ so painting during a job is never overwritten; one writer per project, enforced 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -68,13 +69,14 @@ def _snapshot(folder: Path, skip_scores: bool = False) -> dict[str, str]:
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != ".lock" and not (skip_scores and p.parent.name == "scores")
+        if p.is_file() and p.name != ".lock"
+        and not (skip_scores and p.relative_to(folder).parts[0] == "scores")
     }
 
 
 def _clear_scores(folder: Path) -> None:
     for f in (folder / "scores").iterdir():
-        f.unlink()
+        shutil.rmtree(f) if f.is_dir() else f.unlink()  # score files and stored members
 
 
 def _count_events(factory) -> int:
