@@ -74,7 +74,7 @@ def suggest_job(
     strategy = settings.strategy if labelled else "diverse"
     reused = False
     yield Progress("preparing", 0.0, f"{len(labelled)} labelled, {len(pool)} unlabelled")
-    if strategy == "diverse":
+    if strategy != "random" and get_strategy(strategy).needs == "none":  # diverse, stratified
         descriptors = []
         for i, image_id in enumerate(pool):
             check(cancel)
