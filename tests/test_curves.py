@@ -50,6 +50,8 @@ def test_aulc_normalised_trapezoid():
     assert aulc([0.0, 1.0], [0.0, 1.0]) == pytest.approx(0.3)
     assert aulc([1.0, 0.1], [0.8, 0.6], hi=1.0) == pytest.approx(0.7)  # order does not matter
     assert math.isnan(aulc([0.2, 0.5], [0.6, 0.8]))  # does not reach 10%
+    # 12.5% (1 of 8 images) stands for 10%: its value is held flat down to 0.1
+    assert aulc([0.125, 0.5], [0.6, 0.8]) == pytest.approx((0.025 * 0.6 + 0.375 * 0.7) / 0.4)
     assert math.isnan(aulc([0.1, 0.5], [0.6, float("nan")]))
     with pytest.raises(ValueError):
         aulc([0.1], [0.5, 0.6])
