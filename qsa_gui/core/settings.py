@@ -12,6 +12,7 @@ from qsa_gui.core.active.strategies import get_strategy
 from qsa_gui.core.model.fcn import preset_config
 from qsa_gui.core.model.segmenter import ModelSetConfig, SegmenterConfig
 from qsa_gui.core.model.training import TrainConfig
+from qsa_gui.core.quant.codebook import check_quantizer
 from qsa_gui.core.quant.inq import check_bits
 
 C = TypeVar("C", bound=ModelSetConfig)
@@ -42,6 +43,7 @@ class Settings:
     mc_samples: int = 8
     seed: int = 0
     device: str | None = None
+    quantizer: str = "inq"  # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -84,7 +86,15 @@ class Settings:
     def _model_set(self, cls: type[C], n_models: int, bits: int | None, iterations: int, **extra: Any) -> C:
         """The shared part of both model sets (see :class:`ModelSetConfig`)."""
         train = replace(self.train_config(), iterations=iterations)
-        return cls(n_models=n_models, preset=self.preset, bits=bits, train=train, seed=self.seed, **extra)
+        return cls(
+            n_models=n_models,
+            preset=self.preset,
+            bits=bits,
+            train=train,
+            seed=self.seed,
+            quantizer=self.quantizer,
+            **extra,
+        )
 
     def ensemble_config(self, *, float_weights: bool = False, warm: bool = False) -> EnsembleConfig:
         """``warm``: the members start from an earlier round's members (fewer iterations)."""
@@ -148,6 +158,7 @@ def _validate(s: Settings) -> None:
             check(value)
         except ValueError as exc:
             raise ValueError(f"settings.{name}: {exc}") from None
+    check_quantizer(s.quantizer, "settings.quantizer")
     if s.device is not None and not (isinstance(s.device, str) and _DEVICE.fullmatch(s.device)):
         raise ValueError(f"settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {s.device!r}")
 

@@ -40,6 +40,7 @@ def ensemble_key(project: Project, settings: Settings, labelled: Sequence[str], 
         k: v
         for k, v in settings.to_dict().items()
         if k not in ("strategy", "k", "k_top", "suggest_fraction", "device")
+        and not (k == "quantizer" and v == "inq")  # keys of projects from before the field stay
     }
     kind = {"mc_dropout": "mc", "float_ensemble": "float"}.get(get_strategy(strategy).needs, "ens")
     blob = json.dumps({"knobs": knobs, "kind": kind, "labels": _label_fingerprint(project, labelled)})
