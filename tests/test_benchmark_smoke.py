@@ -96,7 +96,7 @@ def test_quantization_smoke(tmp_path):
     _run("bench_quantization.py", "--smoke", "--out", str(out))
     data = json.loads(out.read_text())
     assert [e["ensemble"] for e in data["ensemble"]] == ["7bit", "float"]
-    assert [e["segmenter"] for e in data["segmentation"]] == ["7bit", "float"]
+    assert [e["segmenter"] for e in data["segmentation"]] == ["7bit", "float", "dorefa", "twn"]
     for e in data["ensemble"]:
         assert 0.0 <= e["object_f1_last"] <= 1.0
         assert e["mean_uncertainty"] > 0.0  # the ensemble's members disagree somewhere

@@ -43,7 +43,9 @@ class Settings:
     mc_samples: int = 8
     seed: int = 0
     device: str | None = None
-    quantizer: str = "inq"  # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits)
+    # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits) for the segmentation
+    # FCN; the suggestive ensemble's training loop (training.py) still runs INQ at ensemble_bits
+    quantizer: str = "inq"
 
     def __post_init__(self) -> None:
         _validate(self)
