@@ -55,7 +55,24 @@ SMOKE_SETTINGS = Settings(
     patch_size=32,
     tile=64,
 )
-BUDGETS = {"demo": DemoConfig().settings, "quick": DemoConfig.quick().settings, "smoke": SMOKE_SETTINGS}
+# the smallest budget that still learns something (the first measurements on 2 shared cores)
+SMALL_SETTINGS = Settings(
+    preset="tiny",
+    ensemble_size=3,
+    iterations=40,
+    ensemble_iterations=20,
+    finetune_iterations=20,
+    inq_iterations=3,
+    batch_size=4,
+    patch_size=64,
+    tile=128,
+)
+BUDGETS = {
+    "demo": DemoConfig().settings,
+    "quick": DemoConfig.quick().settings,
+    "small": SMALL_SETTINGS,
+    "smoke": SMOKE_SETTINGS,
+}
 SHARED = [ROOT.parent / "shared" / "data", Path("/work/shared/data")]
 ALL_STRATEGIES = "random,stratified,qsa,qsa_centred,sa,uncertainty,mc_dropout,full"
 

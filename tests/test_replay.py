@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qsa_testkit import TINY_SETTINGS, small_image_project
 
 from qsa_gui.core.data.synth import generate_dataset
 from qsa_gui.core.errors import QSAError
 from qsa_gui.core.jobs import run_job
 from qsa_gui.core.workflow.replay import replay_job, replay_split
-from qsa_testkit import TINY_SETTINGS, small_image_project
 
 
 def _labelled_project(tmp_path, n: int = 8, n_labelled: int = 8):
