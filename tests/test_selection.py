@@ -213,3 +213,24 @@ def test_centred_qsa_differs_from_the_paper_only_in_the_descriptors():
     ]
     picked = [int(p.image_id[1:]) for p in select("qsa_centred", s, 3, k_top=18)]
     assert sorted(truth[picked].tolist()) == [0, 1, 2]  # centred max-cover covers every cluster
+
+
+def test_initial_set_random_typical_or_given():
+    from qsa_gui.core.workflow.simulation import initial_set
+
+    rng = np.random.default_rng(0)
+    colours = ([0.9, 0.6, 0.8], [0.3, 0.3, 0.7], [0.5, 0.9, 0.4])
+    images = [
+        np.clip(np.array(c) + 0.02 * rng.standard_normal((16, 16, 3)), 0, 1).astype(np.float32)
+        for c in colours
+        for _ in range(4)
+    ]
+    first = initial_set(images, 3, "random", seed=1)
+    assert first == initial_set(images, 3, "random", seed=1) and len(set(first)) == 3
+    typical = initial_set(images, 3, "typical", seed=0)
+    assert sorted(i // 4 for i in typical) == [0, 1, 2]  # one of each kind of image
+    assert initial_set(images, 3, [5, 2, 2], seed=0) == [2, 5]
+    with pytest.raises(ValueError):
+        initial_set(images, 3, [12], seed=0)
+    with pytest.raises(ValueError, match="initial must be"):
+        initial_set(images, 3, "best", seed=0)
