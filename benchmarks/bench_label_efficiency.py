@@ -1,17 +1,20 @@
 """Label efficiency: object F1 / Dice / Hausdorff per round for each selection strategy.
 
-Simulated annotation (the ground truth answers every suggestion) from 10% to 50% of the pool,
-on the generated gland benchmark and on the real annotated nuclei stack in ../shared/data.
-Every strategy starts from the same random 10% per seed; each round trains the segmentation FCN
-in every requested variant (float and 7-bit QNT) on the same labels; test images are never seen.
+Simulated annotation (the ground truth answers every suggestion) from 10% to 50% of the pool, on
+generated glands, the real nuclei stack and real H&E nuclei (he_nuclei) in ../shared/data.
 
-    python benchmarks/bench_label_efficiency.py --dataset glands --seeds 0 1 2
+The protocol (issue 13): the seed varies the pool order, the initial set, the ensembles and the
+segmentation FCN's initialisation; within a seed every strategy starts from the same initial set
+(stored in each result) with the same recipe; ``full`` is the 100% reference at equal training
+budget. Each (strategy, seed) run is one file,
+``benchmarks/results/label_efficiency/<dataset>[_<tag>]/<strategy>-seed<N>.json``, written as soon as
+it ends and skipped when it exists (``--force`` reruns), so seeds run in parallel and across
+sessions; ``benchmarks/protocol.py`` merges them (CI, paired differences, AULC, plots).
+
+    python benchmarks/bench_label_efficiency.py --dataset he_nuclei --seeds 0 1 2 --strategies random,qsa
+    python benchmarks/protocol.py benchmarks/results/label_efficiency/he_nuclei
     python benchmarks/bench_label_efficiency.py --smoke          # seconds; used by the tests
-    # seeds in parallel processes, then one table and plot from all of them:
-    python benchmarks/bench_label_efficiency.py --seeds 1 --out /tmp/s1.json
-    python benchmarks/bench_label_efficiency.py --merge /tmp/s0.json /tmp/s1.json ...
-
-Writes benchmarks/results/label_efficiency_<dataset>.json and a PNG plot beside it.
+    python benchmarks/bench_label_efficiency.py --merge /tmp/s0.json /tmp/s1.json ...  # older files
 """
 
 from __future__ import annotations
@@ -28,15 +31,19 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import finish_figure  # noqa: E402
 
+from qsa_gui.core.atomic import atomic_write_json  # noqa: E402
+from qsa_gui.core.data.he_nuclei import find_he_nuclei, load_he_nuclei  # noqa: E402
 from qsa_gui.core.data.synth import generate_dataset  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.settings import Settings  # noqa: E402
-from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job  # noqa: E402
+from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job, initial_set  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+PROTOCOL = RESULTS / "label_efficiency"
 # seconds-long runs for the smoke tests: the loop's every step, none of its accuracy
 SMOKE_SETTINGS = Settings(
     preset="tiny",
@@ -48,7 +55,26 @@ SMOKE_SETTINGS = Settings(
     patch_size=32,
     tile=64,
 )
+# the smallest budget that still learns something (the first measurements on 2 shared cores)
+SMALL_SETTINGS = Settings(
+    preset="tiny",
+    ensemble_size=3,
+    iterations=40,
+    ensemble_iterations=20,
+    finetune_iterations=20,
+    inq_iterations=3,
+    batch_size=4,
+    patch_size=64,
+    tile=128,
+)
+BUDGETS = {
+    "demo": DemoConfig().settings,
+    "quick": DemoConfig.quick().settings,
+    "small": SMALL_SETTINGS,
+    "smoke": SMOKE_SETTINGS,
+}
 SHARED = [ROOT.parent / "shared" / "data", Path("/work/shared/data")]
+ALL_STRATEGIES = "random,stratified,qsa,qsa_centred,sa,uncertainty,mc_dropout,full"
 
 
 def gland_data(n_pool: int, n_test: int, size: int, seed: int):
@@ -83,77 +109,138 @@ def nuclei_data():
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def he_nuclei_data(tile: int, test_rows: int):
+    """Real H&E tiles of two tissue types; the test set is a separate block of each image."""
+    folder = find_he_nuclei(SHARED)
+    if folder is None:
+        raise SystemExit("he_nuclei data not found next to the repository (../shared/data/he_nuclei)")
+    p = load_he_nuclei(folder, tile=tile, test_rows=test_rows)
+    return p.pool_images, p.pool_labels, {"test": (p.test_images, p.test_labels)}
+
+
+def load_data(args: argparse.Namespace, seed: int):
+    """The dataset, its pool in this seed's order (the seed varies the pool order too)."""
+    if args.dataset == "glands":
+        pool_i, pool_l, tests = gland_data(args.n_pool, args.n_test, args.size, seed)
+    elif args.dataset == "nuclei":
+        pool_i, pool_l, tests = nuclei_data()
+    else:
+        pool_i, pool_l, tests = he_nuclei_data(args.tile, args.test_rows)
+    order = np.random.default_rng(10_000 + seed).permutation(len(pool_i))
+    return [pool_i[i] for i in order], [pool_l[i] for i in order], tests
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", choices=["glands", "nuclei"], default="glands")
+    ap.add_argument("--dataset", choices=["glands", "nuclei", "he_nuclei"], default="glands")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument(
-        "--strategies",
-        default="random,uncertainty,mc_dropout,sa,qsa,full",
-        help="comma-separated; full = 100%%",
-    )
-    ap.add_argument("--segmenters", default="float,7bit", help="float and/or 7bit segmentation FCNs")
-    ap.add_argument("--n-pool", type=int, default=30)
-    ap.add_argument("--n-test", type=int, default=8)
-    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--strategies", default=ALL_STRATEGIES, help="comma-separated; full = 100%% reference")
+    ap.add_argument("--segmenters", default="7bit", help="float and/or 7bit segmentation FCNs")
+    ap.add_argument("--budget", choices=sorted(BUDGETS), default="demo", help="training settings")
+    ap.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5")
+    ap.add_argument("--initial", choices=["random", "typical"], default="random", help="first 10%% set")
+    ap.add_argument("--n-pool", type=int, default=80, help="glands: pool images")
+    ap.add_argument("--n-test", type=int, default=20, help="glands: test images")
+    ap.add_argument("--size", type=int, default=160, help="glands: image side")
+    ap.add_argument("--tile", type=int, default=150, help="he_nuclei: tile side")
+    ap.add_argument("--test-rows", type=int, default=2, help="he_nuclei: tile rows per image held out")
+    ap.add_argument("--tag", default="", help="suffix of the results folder (a variant of the protocol)")
+    ap.add_argument("--results-dir", default=None, help="per-seed files here (default: see above)")
+    ap.add_argument("--force", action="store_true", help="rerun (strategy, seed) pairs already on disk")
     ap.add_argument("--smoke", action="store_true", help="tiny run (tests): 2 strategies, 1 seed")
-    ap.add_argument("--out", default=None)
-    ap.add_argument(
-        "--merge",
-        nargs="+",
-        metavar="JSON",
-        help="combine earlier result files (later files win per strategy, segmenter, round and seed)",
-    )
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", default=None, help="also write one combined file (+ PNG) of this run")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine earlier combined result files")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.merge:
         return merge(args.merge, args.out)
-
-    base = DemoConfig().settings
-    fractions = DemoConfig().fractions
+    base = BUDGETS[args.budget]
+    fractions = tuple(float(f) for f in args.fractions.split(","))
     if args.smoke:
         base = SMOKE_SETTINGS
-        args.seeds, args.strategies, args.segmenters = [0], "random,qsa", "float,7bit"
+        args.seeds, args.strategies, args.segmenters, args.dataset = [0], "random,qsa", "float,7bit", "glands"
         args.n_pool, args.n_test, args.size, fractions = 6, 2, 64, (0.2, 0.5)
+        args.out = args.out or str(RESULTS / "label_efficiency_glands_smoke.json")
+    folder_name = args.dataset + (f"_{args.tag}" if args.tag else "")
+    if args.results_dir:
+        folder = Path(args.results_dir)
+    elif args.smoke:
+        folder = Path(args.out).with_suffix("")  # never mixed into the protocol's results
+    else:
+        folder = PROTOCOL / folder_name
     variants = {
         name: replace(base, seg_bits=None if name == "float" else int(name.rstrip("bit")))
         for name in args.segmenters.split(",")
     }
-    strategies = tuple(s.strip() for s in args.strategies.split(","))
-    rows = []
-    t0 = time.time()
+    strategies = [s.strip() for s in args.strategies.split(",")]
+    rows, t0 = [], time.time()
     for seed in args.seeds:
-        if args.dataset == "glands":
-            pool_i, pool_l, tests = gland_data(args.n_pool, args.n_test, args.size, seed)
-        else:
-            pool_i, pool_l, tests = nuclei_data()
+        pool_i, pool_l, tests = load_data(args, seed)
         settings = replace(base, seed=seed, tile=max(base.tile, 64))
-        seed_rows = run_job(
-            active_learning_job(
-                pool_i, pool_l, tests, fractions, strategies, settings, seed=seed, segmenters=variants
-            ),
-            lambda e: None,
-        )
-        for r in seed_rows:
-            rows.append(dict(asdict(r), seed=seed))
-        print(f"seed {seed} done after {time.time() - t0:.0f} s", flush=True)
-    out = (
-        Path(args.out)
-        if args.out
-        else RESULTS / f"label_efficiency_{args.dataset}{'_smoke' if args.smoke else ''}.json"
-    )
-    meta = {
-        "dataset": args.dataset,
-        "seeds": args.seeds,
-        "strategies": strategies,
-        "segmenters": list(variants),
-        "settings": asdict(base),
-        "n_pool": len(pool_i),
-        "n_test": len(next(iter(tests.values()))[0]),
-        "fractions": fractions,
-        "seconds": round(time.time() - t0, 1),
-        "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
-    }
-    write(out, meta, rows)
+        counts0 = max(1, int(round(fractions[0] * len(pool_i))))
+        first = initial_set(pool_i, counts0, args.initial, seed)
+        for strategy in strategies:
+            path = folder / f"{strategy}-seed{seed}.json"
+            if path.is_file() and not args.force:
+                data = json.loads(path.read_text())
+                rows += [dict(r, seed=seed) for r in data["rows"]]
+                print(f"{path.name}: on disk, skipped", flush=True)
+                continue
+            t1 = time.time()
+            job = active_learning_job(
+                pool_i,
+                pool_l,
+                tests,
+                fractions,
+                (strategy,),
+                settings,
+                seed=seed,
+                segmenters=variants,
+                initial=first,
+            )
+            got = [asdict(r) for r in run_job(job, lambda e: None)]
+            meta = {
+                "dataset": args.dataset,
+                "tag": args.tag,
+                "strategy": strategy,
+                "seed": seed,
+                "initial": args.initial,
+                "initial_indices": first,
+                "segmenters": list(variants),
+                "budget": args.budget,
+                "settings": asdict(settings),
+                "n_pool": len(pool_i),
+                "n_test": len(next(iter(tests.values()))[0]),
+                "fractions": fractions,
+                "seconds": round(time.time() - t1, 1),
+                "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+            }
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, {"meta": meta, "rows": got})
+            rows += [dict(r, seed=seed) for r in got]
+            f1 = ", ".join(f"{r['object_f1']:.3f}" for r in got)
+            print(f"{path.name}: {time.time() - t1:.0f} s, object F1 per round {f1}", flush=True)
+    if args.out:
+        meta = {
+            "dataset": args.dataset,
+            "seeds": args.seeds,
+            "strategies": strategies,
+            "segmenters": list(variants),
+            "settings": asdict(base),
+            "n_pool": len(pool_i),
+            "n_test": len(next(iter(tests.values()))[0]),
+            "fractions": fractions,
+            "seconds": round(time.time() - t0, 1),
+            "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
+        }
+        write(Path(args.out), meta, rows)
+    else:
+        from protocol import report
+
+        report(folder)
     return 0
 
 

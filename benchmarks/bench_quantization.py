@@ -1,5 +1,7 @@
-"""Quantization ablation: bits 3-7 and float for the suggestive ensemble (QSA) and the
-segmentation FCN (QNT), as in the paper's ablation, on the generated gland benchmark.
+"""Quantization ablation: INQ at 2-7 bits and float for the suggestive ensemble (QSA) and the
+segmentation FCN (QNT), as in the paper's ablation, on the generated gland benchmark; for the
+segmentation FCN also the quantizers the paper did not pick, DoReFa-Net (1 bit) and ternary weight
+networks (2 bits), on the same schedule (``settings.quantizer``).
 
 - ensemble: for each bit width the whole simulated annotation loop runs with the QSA strategy
   (10% -> 50% of the pool, same random start per seed), the 7-bit segmentation FCN trained on
@@ -36,7 +38,8 @@ from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-BITS: tuple[int | None, ...] = (3, 4, 5, 6, 7, None)
+BITS: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, None)
+CODEBOOKS: tuple[str, ...] = ("dorefa", "twn")  # segmentation FCN only (see docs/benchmarks.md)
 
 
 def bits_name(bits: int | None) -> str:
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = replace(base, ensemble_bits=ens_bits, seed=seed, tile=max(base.tile, 64))
             if ens_bits == 7:
                 segmenters = {bits_name(b): replace(base, seg_bits=b) for b in bits}
+                segmenters.update({q: replace(base, seg_bits=7, quantizer=q) for q in CODEBOOKS})
             else:
                 segmenters = {"7bit": seg7}
             got = run_job(
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or RESULTS / f"quantization{'_smoke' if args.smoke else ''}.json"
     write_result(out, result)
-    plot(result, out.with_suffix(".png"), [bits_name(b) for b in bits])
+    plot(result, out.with_suffix(".png"), [bits_name(b) for b in bits] + list(CODEBOOKS))
     print_tables(result)
     print(f"wrote {out}")
     return 0

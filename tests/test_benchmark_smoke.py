@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_label_efficiency.py"
 
@@ -94,7 +96,7 @@ def test_quantization_smoke(tmp_path):
     _run("bench_quantization.py", "--smoke", "--out", str(out))
     data = json.loads(out.read_text())
     assert [e["ensemble"] for e in data["ensemble"]] == ["7bit", "float"]
-    assert [e["segmenter"] for e in data["segmentation"]] == ["7bit", "float"]
+    assert [e["segmenter"] for e in data["segmentation"]] == ["7bit", "float", "dorefa", "twn"]
     for e in data["ensemble"]:
         assert 0.0 <= e["object_f1_last"] <= 1.0
         assert e["mean_uncertainty"] > 0.0  # the ensemble's members disagree somewhere
@@ -117,3 +119,25 @@ def test_qsa_round_smoke(tmp_path):
     assert data["n_scored"] == 5 and data["n_picked"] == 1
     assert data["round_seconds"] >= data["scoring_seconds"] > 0
     assert data["training_seconds"] > 0
+
+
+@pytest.mark.slow
+def test_protocol_per_seed_files_merge_into_intervals_and_aulc(tmp_path):
+    """Each (strategy, seed) is its own file; a rerun skips them; the report pairs seeds."""
+    folder = tmp_path / "glands"
+    args = ["--dataset", "glands", "--budget", "smoke", "--n-pool", "8", "--n-test", "2", "--size", "64"]
+    args += ["--fractions", "0.1,0.5", "--seeds", "0", "1", "--results-dir", str(folder)]
+    _run("bench_label_efficiency.py", *args, "--strategies", "random,stratified,full")
+    names = sorted(p.name for p in folder.glob("*-seed*.json"))
+    assert names == [f"{s}-seed{n}.json" for s in ("full", "random", "stratified") for n in (0, 1)]
+    metas = {p.name: json.loads(p.read_text())["meta"] for p in folder.glob("*-seed*.json")}
+    assert metas["random-seed0.json"]["initial_indices"] == metas["stratified-seed0.json"]["initial_indices"]
+    again = _run("bench_label_efficiency.py", *args, "--strategies", "random")
+    assert "random-seed1.json: on disk, skipped" in again.stdout
+    summary = json.loads((folder / "summary.json").read_text())["summary"]["7bit"]
+    diff = next(e for e in summary["per_round"] if e["strategy"] == "stratified" and e["round"] == 2)
+    assert diff["vs_random"]["n"] == 2 and 0 <= diff["vs_random"]["wins"] <= 2
+    assert summary["aulc"]["random"]["n"] == 2 and "vs_random" in summary["aulc"]["stratified"]
+    assert summary["reference_100"]["n"] == 2
+    assert (folder / "learning_curves.png").stat().st_size > 10_000
+    assert "| stratified |" in (folder / "summary.md").read_text()

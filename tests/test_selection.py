@@ -160,3 +160,77 @@ def test_greedy_within_one_minus_1_over_e_of_optimum(seed):
     seq = [coverage_gains(cands, pool, order[:s])[order[s]] for s in range(k)]
     assert sum(seq) == pytest.approx(f_greedy)
     assert all(a >= b - 1e-12 for a, b in itertools.pairwise(seq))
+
+
+def _blobs(n_per: int = 6, seed: int = 0):
+    """Three well-separated clusters of positive descriptors (post-ReLU-like) in 5-D."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[5.0, 1, 1, 1, 1], [1, 5.0, 1, 1, 1], [1, 1, 5.0, 1, 1]]) + 20.0
+    x = np.concatenate([c + 0.1 * rng.standard_normal((n_per, 5)) for c in centres])
+    return x, np.repeat(np.arange(3), n_per)
+
+
+def test_centring_spreads_crowded_cosines():
+    from qsa_gui.core.active.selection import centred, cosine_similarity
+
+    x, _ = _blobs()
+    raw = cosine_similarity(x, x)
+    cen = cosine_similarity(centred(x), centred(x))
+    assert raw.min() > 0.95  # all-positive descriptors: every pair looks alike
+    assert cen.min() < -0.3 and cen.max() == pytest.approx(1.0)
+    assert np.allclose(centred(x).mean(axis=0), 0.0)
+    w = centred(np.c_[x, np.full(len(x), 3.0)], whiten=True)
+    assert np.allclose(w[:, :5].std(axis=0), 1.0) and np.all(w[:, 5] == 0.0)  # constant dim stays 0
+
+
+def test_kmeans_typical_and_stratified_take_one_per_cluster():
+    from qsa_gui.core.active.selection import kmeans, stratified_picks, typical_picks
+
+    x, truth = _blobs()
+    assign = kmeans(x, 3, seed=1)
+    assert len({(a, t) for a, t in zip(assign, truth, strict=True)}) == 3  # the clusters are recovered
+    for picks in (typical_picks(x, 3, seed=2), stratified_picks(x, 3, seed=2)):
+        assert sorted(truth[picks].tolist()) == [0, 1, 2]
+    # the most typical member of a cluster is the one nearest its neighbours (its centre)
+    x2 = np.array([[0.0, 0], [0.1, 0], [-0.1, 0], [0, 0.1], [0, -0.1], [0.5, 0.5]])
+    assert typical_picks(x2, 1, neighbours=3) == [0]
+    assert len(set(stratified_picks(x, 10, seed=0))) == 10 and stratified_picks(x, 0) == []
+    a, b = stratified_picks(x, 3, seed=5), stratified_picks(x, 3, seed=6)
+    assert sorted(truth[a].tolist()) == sorted(truth[b].tolist()) == [0, 1, 2]
+
+
+def test_centred_qsa_differs_from_the_paper_only_in_the_descriptors():
+    from qsa_gui.core.active.scoring import PoolScores
+    from qsa_gui.core.active.selection import centred
+    from qsa_gui.core.active.strategies import select
+
+    x, truth = _blobs()
+    unc = np.linspace(0.02, 0.01, len(x))
+    s = PoolScores([f"i{j}" for j in range(len(x))], unc, x)
+    moved = PoolScores(s.ids, unc, centred(x))
+    assert [p.image_id for p in select("qsa_centred", s, 3, k_top=18)] == [
+        p.image_id for p in select("qsa", moved, 3, k_top=18)
+    ]
+    picked = [int(p.image_id[1:]) for p in select("qsa_centred", s, 3, k_top=18)]
+    assert sorted(truth[picked].tolist()) == [0, 1, 2]  # centred max-cover covers every cluster
+
+
+def test_initial_set_random_typical_or_given():
+    from qsa_gui.core.workflow.simulation import initial_set
+
+    rng = np.random.default_rng(0)
+    colours = ([0.9, 0.6, 0.8], [0.3, 0.3, 0.7], [0.5, 0.9, 0.4])
+    images = [
+        np.clip(np.array(c) + 0.02 * rng.standard_normal((16, 16, 3)), 0, 1).astype(np.float32)
+        for c in colours
+        for _ in range(4)
+    ]
+    first = initial_set(images, 3, "random", seed=1)
+    assert first == initial_set(images, 3, "random", seed=1) and len(set(first)) == 3
+    typical = initial_set(images, 3, "typical", seed=0)
+    assert sorted(i // 4 for i in typical) == [0, 1, 2]  # one of each kind of image
+    assert initial_set(images, 3, [5, 2, 2], seed=0) == [2, 5]
+    with pytest.raises(ValueError):
+        initial_set(images, 3, [12], seed=0)
+    with pytest.raises(ValueError, match="initial must be"):
+        initial_set(images, 3, "best", seed=0)

@@ -32,6 +32,7 @@ BAD = {
     "mc_samples": [0, None],
     "seed": [-1, "0", 1.5],
     "device": ["gpu", "cuda:", "cuda:x", "CPU", 0, ""],
+    "quantizer": ["INQ", "binary", None, 1],
 }
 
 
@@ -87,7 +88,7 @@ def test_missing_accelerator_is_refused_clearly(monkeypatch):
 def test_ensemble_and_segmenter_configs_share_one_base():
     assert issubclass(EnsembleConfig, ModelSetConfig) and issubclass(SegmenterConfig, ModelSetConfig)
     shared = [f.name for f in fields(ModelSetConfig)]
-    assert shared == ["n_models", "preset", "bits", "train", "seed"]
+    assert shared == ["n_models", "preset", "bits", "train", "seed", "quantizer"]
     assert [f.name for f in fields(SegmenterConfig)] == shared + ["tile", "overlap"]
     assert EnsembleConfig().n_models == 5 and SegmenterConfig().n_models == 1
     s = Settings(

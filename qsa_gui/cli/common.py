@@ -1,5 +1,4 @@
-"""What the commands share: opening a project, settings overrides from the command line, file lists.
-"""
+"""What the commands share: opening a project, settings overrides from the command line, file lists."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Simulated annotation on data with ground truth: `qsa demo` and `qsa glas` (the paper's table).
-"""
+"""Simulated annotation on data with ground truth: `qsa demo` and `qsa glas` (the paper's table)."""
 
 from __future__ import annotations
 
@@ -115,4 +114,46 @@ def cmd_glas(args: argparse.Namespace) -> int:
         from dataclasses import asdict
 
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Would the suggestions have saved labels here? QSA vs random on the project's own labels."""
+    from qsa_gui.core.workflow.common import project_settings
+    from qsa_gui.core.workflow.replay import replay_job
+
+    from .common import open_project, with_overrides
+
+    project = open_project(args.project, read_only=True)
+    settings = with_overrides(project_settings(project), args)
+    strategies = tuple(s.strip() for s in args.strategies.split(","))
+    fractions = tuple(float(f) for f in args.fractions.split(","))
+    result = run_with_progress(
+        lambda c: replay_job(
+            project,
+            settings,
+            strategies=strategies,
+            seeds=tuple(args.seeds),
+            fractions=fractions,
+            test_fraction=args.test_fraction,
+            cancel=c,
+        ),
+        args.quiet,
+    )
+    print()
+    print(
+        f"qsa replay: {result.n_pool} labelled pool images, {result.n_test} test images "
+        f"({result.test_from}), seeds {list(result.seeds)}; object F1, mean [95% CI] over seeds, "
+        "and the paired difference (same seed, same first set)"
+    )
+    print(result.table())
+    plot_path = Path(args.plot or "replay.png")
+    from .replay_plot import write_replay_plot
+
+    note = write_replay_plot(result, plot_path)
+    print(note)
+    if args.json:
+        from qsa_gui.core.atomic import atomic_write_json
+
+        atomic_write_json(args.json, {"rows": result.rows, "n_pool": result.n_pool, "n_test": result.n_test})
     return 0

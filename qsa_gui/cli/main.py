@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .experiment_commands import cmd_demo, cmd_glas
+from .experiment_commands import cmd_demo, cmd_glas, cmd_replay
 from .model_commands import cmd_evaluate, cmd_segment, cmd_suggest, cmd_train
 from .plumbing import bits_arg as _bits_arg
 from .plumbing import int_at_least as _int_at_least
@@ -143,6 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("-q", "--quiet", action="store_true")
 
+    sp = add(
+        "replay",
+        cmd_replay,
+        "would the suggestions have saved labels here? QSA vs random on this project's labelled images",
+    )
+    sp.add_argument("project")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one paired run per seed")
+    sp.add_argument("--strategies", default="qsa,random", help="comma-separated; random is the baseline")
+    sp.add_argument("--fractions", default="0.1,0.2,0.3,0.4,0.5", help="labelled shares of the pool")
+    sp.add_argument(
+        "--test-fraction",
+        dest="test_fraction",
+        type=float,
+        default=0.25,
+        help="share of labelled pool images held out when the project has no labelled test images",
+    )
+    sp.add_argument("--plot", help="PNG of the learning curves (default: replay.png here)")
+    sp.add_argument("--json", help="also write the rows as JSON here")
+    knobs(sp)
+
     sp = add("glas", cmd_glas, "reproduce the paper's GlaS table from a GlaS challenge folder (GPU advised)")
     sp.add_argument("folder", help="folder with train_N.bmp, train_N_anno.bmp, testA_*, testB_*, Grade.csv")
     sp.add_argument("--preset", default="paper", choices=presets, help=preset_help)
@@ -187,4 +207,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _quit_now)
         print("qsa: cancelled with Ctrl-C", file=sys.stderr)
         return 130
-

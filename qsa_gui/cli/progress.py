@@ -1,5 +1,4 @@
-"""The terminal progress bar (a line redrawn on a TTY, a line per 10% in a log) and job driving.
-"""
+"""The terminal progress bar (a line redrawn on a TTY, a line per 10% in a log) and job driving."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def display_record(rec: ImageRecord, ranks: dict[str, int]) -> ImageRecord:
 QUALITY_THRESHOLDS: tuple[tuple[float, str], ...] = ((0.70, "good"), (0.50, "fair"), (0.0, "poor"))
 #: Suggestion strategies that rank without a model (nothing labelled yet): their u and r are zeros.
 QUALITY_TIP = "Quality from object F1 on held-out labelled images: good ≥ 0.70, fair ≥ 0.50, poor below."
-MODEL_FREE_STRATEGIES = frozenset({"diverse", "random"})
+MODEL_FREE_STRATEGIES = frozenset({"diverse", "random", "stratified"})
 U_WHY = "how much the suggestive models disagree on this image; higher = more to learn from it"
 R_WHY = "how typical it is of the unlabelled images; higher = its labels carry over to more images"
 U_TIP = f"u = uncertainty: {U_WHY}"

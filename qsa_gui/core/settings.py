@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from qsa_gui.core.active.strategies import get_strategy
 from qsa_gui.core.model.presets import preset_config
-from qsa_gui.core.quant.bits import check_bits
+from qsa_gui.core.quant.bits import check_bits, check_quantizer
 
 if TYPE_CHECKING:
     from qsa_gui.core.active.ensemble import EnsembleConfig
@@ -49,6 +49,9 @@ class Settings:
     mc_samples: int = 8
     seed: int = 0
     device: str | None = None
+    # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits) for the segmentation
+    # FCN; the suggestive ensemble's training loop (training.py) still runs INQ at ensemble_bits
+    quantizer: str = "inq"
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -93,7 +96,15 @@ class Settings:
     def _model_set(self, cls: type[C], n_models: int, bits: int | None, iterations: int, **extra: Any) -> C:
         """The shared part of both model sets (see :class:`ModelSetConfig`)."""
         train = replace(self.train_config(), iterations=iterations)
-        return cls(n_models=n_models, preset=self.preset, bits=bits, train=train, seed=self.seed, **extra)
+        return cls(
+            n_models=n_models,
+            preset=self.preset,
+            bits=bits,
+            train=train,
+            seed=self.seed,
+            quantizer=self.quantizer,
+            **extra,
+        )
 
     def ensemble_config(self, *, float_weights: bool = False, warm: bool = False) -> EnsembleConfig:
         """``warm``: the members start from an earlier round's members (fewer iterations)."""
@@ -161,6 +172,7 @@ def _validate(s: Settings) -> None:
             check(value)
         except ValueError as exc:
             raise ValueError(f"settings.{name}: {exc}") from None
+    check_quantizer(s.quantizer, "settings.quantizer")
     if s.device is not None and not (isinstance(s.device, str) and _DEVICE.fullmatch(s.device)):
         raise ValueError(f"settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {s.device!r}")
 

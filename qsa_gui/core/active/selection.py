@@ -19,10 +19,14 @@ import numpy as np
 
 __all__ = [
     "bootstrap_indices",
+    "centred",
     "cosine_similarity",
     "coverage_gains",
     "greedy_max_cover",
+    "kmeans",
     "representativeness",
+    "stratified_picks",
+    "typical_picks",
 ]
 
 
@@ -139,3 +143,78 @@ def greedy_max_cover(candidate_desc: np.ndarray, pool_desc: np.ndarray, k: int) 
         taken[best] = True
         cover = np.maximum(cover, sim[best])
     return chosen
+
+
+def centred(desc: np.ndarray, *, whiten: bool = False) -> np.ndarray:
+    """Descriptors minus the pool mean (and, with ``whiten``, each dimension over its spread).
+
+    The FCN descriptors are means of post-ReLU maps, all positive, so their raw cosines crowd
+    near 1 (0.95-1.00 measured) and max-cover can barely tell images apart; centred on the pool
+    mean they spread over [-1, 1]. Dimensions that do not vary stay 0 when whitened.
+    """
+    d = _as_2d(desc, "desc")
+    if d.shape[0] == 0:
+        return d
+    out = d - d.mean(axis=0, keepdims=True)
+    if whiten:
+        sd = out.std(axis=0, keepdims=True)
+        out = np.divide(out, sd, out=np.zeros_like(out), where=sd > 1e-12 * max(1.0, float(sd.max())))
+    return out
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0, iterations: int = 50) -> np.ndarray:
+    """Cluster index of every row: Lloyd's iterations from a seeded k-means++ start."""
+    x = _as_2d(x, "x")
+    n = x.shape[0]
+    k = max(1, min(int(k), n))
+    rng = np.random.default_rng(seed)
+    centres = [x[int(rng.integers(n))]]
+    for _ in range(1, k):
+        d2 = np.min(((x[:, None, :] - np.asarray(centres)[None]) ** 2).sum(-1), axis=1)
+        total = d2.sum()
+        centres.append(x[int(rng.choice(n, p=d2 / total))] if total > 0 else x[int(rng.integers(n))])
+    c = np.asarray(centres)
+    assign = np.zeros(n, dtype=np.int64)
+    for it in range(iterations):
+        new = np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+        if it and np.array_equal(new, assign):
+            break
+        assign = new
+        for j in range(k):
+            if np.any(assign == j):
+                c[j] = x[assign == j].mean(axis=0)
+    return assign
+
+
+def typical_picks(desc: np.ndarray, k: int, seed: int = 0, neighbours: int = 20) -> list[int]:
+    """TypiClust-style cold start (Hacohen et al., ICML 2022): ``k`` clusters, then from each the
+    most *typical* image, typicality = 1 / mean distance to its nearest neighbours. Largest
+    clusters first, so a smaller ``k`` keeps the most common kinds of image."""
+    x = _as_2d(desc, "desc")
+    n = x.shape[0]
+    k = max(0, min(int(k), n))
+    if k == 0:
+        return []
+    dist = np.sqrt(((x[:, None, :] - x[None]) ** 2).sum(-1))
+    m = max(1, min(neighbours, n - 1))
+    near = np.sort(dist, axis=1)[:, 1 : m + 1] if n > 1 else np.zeros((1, 1))
+    typicality = 1.0 / (near.mean(axis=1) + 1e-12)
+    assign = kmeans(x, k, seed)
+    clusters = sorted(set(assign.tolist()), key=lambda j: (-int(np.sum(assign == j)), j))
+    picks = [int(np.flatnonzero(assign == j)[np.argmax(typicality[assign == j])]) for j in clusters]
+    rest = [int(i) for i in np.argsort(-typicality, kind="stable") if int(i) not in set(picks)]
+    return (picks + rest)[:k]  # k-means may merge clusters: fill up with the most typical
+
+
+def stratified_picks(desc: np.ndarray, k: int, seed: int = 0) -> list[int]:
+    """One image at random from each of ``k`` k-means strata (then at random among the rest)."""
+    x = _as_2d(desc, "desc")
+    n = x.shape[0]
+    k = max(0, min(int(k), n))
+    if k == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    assign = kmeans(x, k, seed)
+    picks = [int(rng.choice(np.flatnonzero(assign == j))) for j in sorted(set(assign.tolist()))]
+    rest = [int(i) for i in rng.permutation(n) if int(i) not in set(picks)]
+    return (picks + rest)[:k]

@@ -6,6 +6,11 @@
 - ``mc_dropout``: the ``k`` images with the highest mean predictive entropy of one network
   sampled with dropout on (what MONAI Label calls epistemic).
 - ``random``: ``k`` images uniformly at random (seeded).
+- ``qsa_centred`` / ``qsa_whitened``: QSA with the descriptors centred on the pool mean (and
+  whitened per dimension) before max-cover: the raw post-ReLU descriptors' cosines crowd near 1.
+- ``stratified``: random within appearance strata (k-means on colour/texture statistics, one
+  image per stratum), the "foreground-aware" random baseline without labels: dense and sparse
+  tissue both get picked.
 - ``diverse`` (cold start, nothing labelled yet): greedy max-cover on colour/texture statistics.
 
 Each is a :class:`Strategy` record in one registry (MONAI Label style): the CLI's choices, the
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from qsa_gui.core.active.selection import greedy_max_cover
+from qsa_gui.core.active.selection import centred, greedy_max_cover, stratified_picks
 
 if TYPE_CHECKING:  # scoring imports torch; the registry (settings' name check) must not
     from .scoring import PoolScores, Suggestion
@@ -80,6 +85,20 @@ def _suggestive(scores: PoolScores, k: int, k_top: int | None, seed: int) -> lis
     return [int(candidates[j]) for j in picked]
 
 
+def _centred(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    moved = PoolScores(scores.ids, scores.uncertainty, centred(scores.descriptors))
+    return _suggestive(moved, k, k_top, seed)
+
+
+def _whitened(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    moved = PoolScores(scores.ids, scores.uncertainty, centred(scores.descriptors, whiten=True))
+    return _suggestive(moved, k, k_top, seed)
+
+
+def _stratified(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    return stratified_picks(scores.descriptors, k, seed)
+
+
 def _most_uncertain(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
     return [int(i) for i in _uncertain(scores)[:k]]
 
@@ -120,6 +139,30 @@ register_strategy(
 register_strategy(Strategy("random", "uniformly at random (seeded)", "none", _random))
 register_strategy(
     Strategy("diverse", "cold start: the most varied images by colour and texture", "none", _diverse)
+)
+register_strategy(
+    Strategy(
+        "qsa_centred",
+        "QSA with descriptors centred on the pool mean (cosines spread over [-1, 1])",
+        "quantized_ensemble",
+        _centred,
+    )
+)
+register_strategy(
+    Strategy(
+        "qsa_whitened",
+        "QSA with descriptors centred and whitened per dimension",
+        "quantized_ensemble",
+        _whitened,
+    )
+)
+register_strategy(
+    Strategy(
+        "stratified",
+        "foreground-aware random: one image at random per colour/texture stratum",
+        "none",
+        _stratified,
+    )
 )
 
 

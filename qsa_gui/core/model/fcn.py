@@ -428,13 +428,13 @@ def _predict_tiled_once(
     return TiledPrediction(gland, contour, (desc_sum / area_sum).astype(np.float32))
 
 
-def save_fcn(path: str | Path, model: SAFCN, *, bits: int | None, meta: dict) -> int:
-    """Write ``model`` (float32 or packed ``bits``-bit weights) with its config; returns bytes."""
+def save_fcn(path: str | Path, model: SAFCN, *, bits: int | None, meta: dict, quantizer: str = "inq") -> int:
+    """Write ``model`` (float32 or packed weights of ``quantizer``) with its config; returns bytes."""
     from qsa_gui.core.quant.modelfile import save_model
 
     full_meta = dict(meta)
     full_meta["config"] = model.config.to_dict()
-    return save_model(path, model, bits=bits, meta=full_meta)
+    return save_model(path, model, bits=bits, meta=full_meta, quantizer=quantizer)
 
 
 def load_fcn(path: str | Path, device: str | torch.device | None = None) -> tuple[SAFCN, dict]:

@@ -35,6 +35,7 @@ class ModelSetConfig:
     bits: int | None = 7  # INQ bits of every member; None: float weights
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    quantizer: str = "inq"  # with bits set: inq, or dorefa / twn (codebook, 1 / 2 bits)
 
     def fcn_config(self) -> FCNConfig:
         return preset_config(self.preset)
@@ -55,6 +56,7 @@ class Segmenter:
     models: list[SAFCN]
     tile: int = 256
     overlap: int = 32
+    quantizer: str = "inq"  # how quantized members are packed when saved
 
     def probabilities(
         self, image: np.ndarray, device: str | None = None, cancel: CancelToken | None = None
@@ -86,7 +88,11 @@ class Segmenter:
             member_meta = dict(
                 meta, member=i, n_members=len(self.models), tile=self.tile, overlap=self.overlap
             )
-            total += save_fcn(folder / f"member_{i}.qsam", model, bits=bits, meta=member_meta)
+            if self.quantizer != "inq":
+                member_meta["quantizer"] = self.quantizer
+            total += save_fcn(
+                folder / f"member_{i}.qsam", model, bits=bits, meta=member_meta, quantizer=self.quantizer
+            )
         return total
 
     @classmethod
@@ -103,7 +109,8 @@ class Segmenter:
         expected = int(meta.get("n_members", len(files)))
         if expected != len(files):
             raise ModelFileError(folder, f"model has {expected} members but {len(files)} member files")
-        return cls(models, tile=int(meta.get("tile", 256)), overlap=int(meta.get("overlap", 32)))
+        quantizer = str(meta.get("quantizer", "inq"))
+        return cls(models, int(meta.get("tile", 256)), int(meta.get("overlap", 32)), quantizer)
 
 
 def _hash_unit(text: str) -> float:
@@ -146,14 +153,59 @@ def train_segmenter(
         if init is not None and member < len(init.models):
             model.load_state_dict(init.models[member].state_dict())
         tc = replace(config.train, bits=config.bits, seed=config.seed * 1000 + 17 + member)
+        job = (
+            train_fcn(model, list(images), list(labels), tc, cancel)
+            if config.bits is None or config.quantizer == "inq"
+            else train_codebook(model, list(images), list(labels), tc, config.quantizer, cancel)
+        )
         yield from sub_job(
-            train_fcn(model, list(images), list(labels), tc, cancel),
+            job,
             member / n,
             (member + 1) / n,
             stage_prefix=f"segmentation model {member + 1}/{n}: " if n > 1 else "",
         )
         models.append(model)
-    return Segmenter(models, tile=config.tile, overlap=config.overlap)
+    return Segmenter(models, tile=config.tile, overlap=config.overlap, quantizer=config.quantizer)
+
+
+def train_codebook(
+    model: SAFCN,
+    images: list[np.ndarray],
+    labels: list[np.ndarray],
+    config: TrainConfig,
+    quantizer: str,
+    cancel: CancelToken | None = None,
+) -> Job[None]:
+    """INQ's incremental schedule with a codebook quantizer (dorefa / twn): float training, then
+    per portion freeze the weights farthest from a decision boundary and retrain the rest
+    (``train_fcn`` runs each phase; gradient hooks keep frozen weights still, and they are put
+    back on their levels after every phase, weight decay's drift included)."""
+    from qsa_gui.core.quant.codebook import CodebookController
+
+    float_cfg = replace(config, bits=None)
+    yield from sub_job(train_fcn(model, images, labels, float_cfg, cancel), 0.0, 0.6, stage_prefix="float ")
+    ctl = CodebookController(model, quantizer, portions=config.inq_portions)
+    hooks = [p.register_hook(ctl.gradient_hook(name)) for name, p in ctl.parameters]
+    try:
+        for i, portion in enumerate(ctl.portions):
+            check(cancel)
+            ctl.step(portion)
+            if portion < 1.0 and config.inq_iterations > 0:
+                phase = replace(float_cfg, iterations=config.inq_iterations, seed=config.seed + i + 1)
+                lo = 0.6 + 0.4 * i / len(ctl.portions)
+                yield from sub_job(
+                    train_fcn(model, images, labels, phase, cancel),
+                    lo,
+                    lo + 0.4 / len(ctl.portions),
+                    stage_prefix=f"{quantizer} {portion * 100:g}% ",
+                )
+                ctl.restore_frozen()
+    finally:
+        for h in hooks:
+            h.remove()
+    if not ctl.is_fully_quantized:
+        raise RuntimeError(f"{quantizer} schedule ended without quantizing every weight")
+    model.eval()
 
 
 def evaluate_segmenter(

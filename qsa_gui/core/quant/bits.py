@@ -1,4 +1,4 @@
-"""The one bit-width check, without torch (settings validate bit widths on every project open)."""
+"""The bit-width and quantizer-name checks, without torch (settings validate them on every open)."""
 
 from __future__ import annotations
 
@@ -25,4 +25,19 @@ def check_bits(bits: object, name: str = "bits", *, allow_float: bool = False) -
     return int(bits)
 
 
-__all__ = ["MAX_BITS", "MIN_BITS", "check_bits"]
+QUANTIZERS: tuple[str, ...] = ("inq", "dorefa", "twn")
+#: code bits of the codebook quantizers (INQ's come from the settings' bit width)
+CODE_BITS: dict[str, int] = {"dorefa": 1, "twn": 2}
+TWN_THRESHOLD = 0.7
+
+
+def check_quantizer(name: object, what: str = "quantizer") -> str:
+    """``name`` if it is a known quantizer, else a ValueError naming the choices."""
+    if not isinstance(name, str) or name not in QUANTIZERS:
+        raise ValueError(f"{what} must be one of {', '.join(QUANTIZERS)}, got {name!r}")
+    return name
+
+
+__all__ = [
+    "CODE_BITS", "MAX_BITS", "MIN_BITS", "QUANTIZERS", "TWN_THRESHOLD", "check_bits", "check_quantizer",
+]  # fmt: skip

@@ -16,6 +16,11 @@ as raw little-endian buffers::
 
 A code is 0 for zero, ``1..K`` for ``+2^(n2+code-1)`` and ``K+1..2K`` for
 ``-2^(n2+code-K-1)``, with ``K = 2^(b-2)`` powers per sign.
+
+Version 2 (written only for the codebook quantizers of :mod:`qsa_gui.core.quant.codebook`;
+INQ and float files stay version 1, byte for byte) adds ``quantizer`` (``dorefa``: 1-bit codes,
+``twn``: 2-bit codes) to the header, and per packed tensor ``levels`` instead of ``n1``: the
+layer's values in code order (code i -> levels[i]). Version 1 files load as before.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch import Tensor, nn
 
 from ..atomic import atomic_write_bytes
 from ..errors import ModelFileError
+from .codebook import CODE_BITS, check_quantizer, quantize_codebook
 from .inq import (
     MAX_BITS,
     MIN_BITS,
@@ -49,6 +55,7 @@ from .inq import (
 
 MAGIC = b"\x89QSAINQ\n"
 FORMAT_VERSION = 1
+CODEBOOK_VERSION = 2  # files of the dorefa / twn quantizers
 _PRELUDE = struct.Struct("<8sHHII")  # magic, version, flags, header length, header crc32
 # Largest header accepted when loading: a paper-width model needs a few tens of kB.
 _MAX_HEADER_BYTES = 64 * 1024 * 1024
@@ -143,13 +150,18 @@ def _encode(
     meta: Mapping[str, Any],
     *,
     strict: bool,
+    quantizer: str = "inq",
 ) -> tuple[bytes, int, int]:
     """Serialize a state dict; returns (bytes, quantized element count, other element count).
 
     ``strict``: refuse off-grid quantizable weights (saving); otherwise round them on a copy
     (size estimates for models not quantized yet).
     """
-    if bits is not None:
+    check_quantizer(quantizer)
+    codebook = bits is not None and quantizer != "inq"
+    if codebook:
+        bits = CODE_BITS[quantizer]
+    elif bits is not None:
         bits = _check_bits(bits)
     try:
         meta_obj = json.loads(json.dumps(dict(meta), allow_nan=False))
@@ -167,6 +179,13 @@ def _encode(
             if dname not in _PACKED_DTYPES:
                 raise ValueError(f"{name}: cannot quantize a {t.dtype} tensor")
             assert bits is not None
+            if codebook:
+                table, codes = _codebook_codes(t, quantizer, name, strict)
+                entry.update(dtype=dname, levels=table)
+                chunks.append(_pack_codes(codes, bits))
+                n_quant += t.numel()
+                entries.append(entry)
+                continue
             grid = _on_grid_exponents(t, bits)
             if grid is None:
                 if strict:
@@ -200,24 +219,56 @@ def _encode(
         "tensors": entries,
         "meta": meta_obj,
     }
+    if codebook:
+        header["quantizer"] = quantizer
     hbytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    prelude = _PRELUDE.pack(MAGIC, FORMAT_VERSION, 0, len(hbytes), zlib.crc32(hbytes))
+    version = CODEBOOK_VERSION if codebook else FORMAT_VERSION
+    prelude = _PRELUDE.pack(MAGIC, version, 0, len(hbytes), zlib.crc32(hbytes))
     return prelude + hbytes + payload, n_quant, n_other
 
 
-def pack_state(model: nn.Module, bits: int | None, meta: Mapping[str, Any]) -> bytes:
+def _codebook_codes(t: Tensor, quantizer: str, name: str, strict: bool) -> tuple[list[float], np.ndarray]:
+    """(levels in code order, uint8 codes) of a tensor on a dorefa / twn codebook."""
+    _check_finite(t)
+    values = torch.unique(t.double()).tolist()
+    if quantizer == "dorefa":
+        ok = len(values) <= 2
+        table = [values[0], values[-1]] if values else [0.0, 0.0]
+    else:
+        alpha = max((abs(v) for v in values), default=0.0)
+        ok = all(v in (0.0, alpha, -alpha) for v in values)
+        table = [0.0, alpha, -alpha]
+    if not ok:
+        if strict:
+            raise ValueError(
+                f"{name} is not on a {quantizer} codebook (finish its schedule, or save with bits=None)"
+            )
+        t = quantize_codebook(t, quantizer)
+        return _codebook_codes(t, quantizer, name, True)
+    x = t.double().reshape(-1)
+    codes = np.zeros(x.numel(), dtype=np.uint8)
+    for code in range(len(table) - 1, -1, -1):  # lowest code wins a tie (dorefa: one value)
+        codes[(x == table[code]).numpy()] = code
+    return table, codes
+
+
+def pack_state(model: nn.Module, bits: int | None, meta: Mapping[str, Any], quantizer: str = "inq") -> bytes:
     """Serialize ``model.state_dict()``: quantizable weights as b-bit codes, the rest raw.
 
     ``bits=None`` stores every tensor raw (float models) in the same container. With ``bits``
     every quantizable weight must already be exactly on a b-bit INQ grid (ValueError otherwise).
     """
-    data, _, _ = _encode(model.state_dict(), _quantizable_state_names(model), bits, meta, strict=True)
+    names = _quantizable_state_names(model)
+    data, _, _ = _encode(model.state_dict(), names, bits, meta, strict=True, quantizer=quantizer)
     return data
 
 
-def save_model(path: str | Path, model: nn.Module, *, bits: int | None, meta: Mapping[str, Any]) -> int:
-    """Write the model atomically in the packed format; returns the number of bytes written."""
-    data = pack_state(model, bits, meta)
+def save_model(
+    path: str | Path, model: nn.Module, *, bits: int | None, meta: Mapping[str, Any], quantizer: str = "inq"
+) -> int:
+    """Write the model atomically in the packed format; returns the number of bytes written.
+    ``quantizer`` ``dorefa`` / ``twn`` (with any non-None ``bits``) stores codebook codes."""
+    data = pack_state(model, bits, meta, quantizer)
     atomic_write_bytes(path, data)
     return len(data)
 
@@ -257,7 +308,7 @@ def _decode(data: bytes) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise _Bad(_PICKLE_HINT if _looks_like_pickle_or_torch(data) else "not a QSA model file")
     _want(len(data) >= _PRELUDE.size, "truncated file (incomplete prelude)")
     _, version, flags, hlen, hcrc = _PRELUDE.unpack_from(data, 0)
-    _want(version == FORMAT_VERSION, f"unsupported model file version {version}")
+    _want(version in (FORMAT_VERSION, CODEBOOK_VERSION), f"unsupported model file version {version}")
     _want(flags == 0, f"unsupported model file flags {flags}")
     _want(hlen <= _MAX_HEADER_BYTES, "corrupt header length")
     hstart = _PRELUDE.size
@@ -270,7 +321,12 @@ def _decode(data: bytes) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise _Bad("corrupt header (not JSON)") from None
     _want(isinstance(header, dict) and header.get("format") == "qsa-inq-model", "bad header")
     bits = header.get("bits")
-    _want(bits is None or (type(bits) is int and MIN_BITS <= bits <= MAX_BITS), "bad bit width")
+    quantizer = header.get("quantizer", "inq") if version == CODEBOOK_VERSION else "inq"
+    if version == CODEBOOK_VERSION:
+        _want(quantizer in CODE_BITS and bits == CODE_BITS[quantizer], "bad quantizer or bit width")
+    else:
+        _want("quantizer" not in header, "quantizer field in a version 1 file")
+        _want(bits is None or (type(bits) is int and MIN_BITS <= bits <= MAX_BITS), "bad bit width")
     meta = header.get("meta")
     _want(isinstance(meta, dict), "bad meta")
     tensors = header.get("tensors")
@@ -290,7 +346,21 @@ def _decode(data: bytes) -> tuple[dict[str, Tensor], dict[str, Any]]:
         _want(isinstance(name, str) and name not in state, "bad or duplicate tensor name")
         shape, numel = _parse_shape(entry.get("shape"), name)
         dname = entry.get("dtype")
-        if "n1" in entry:
+        if "levels" in entry:
+            table = entry["levels"]
+            n_levels = 2 if quantizer == "dorefa" else 3
+            _want(quantizer != "inq" and bits is not None, f"{name}: codebook tensor in an INQ file")
+            _want(isinstance(table, list) and len(table) == n_levels, f"{name}: bad levels")
+            _want(all(type(v) in (int, float) and math.isfinite(v) for v in table), f"{name}: bad levels")
+            _want(dname in _PACKED_DTYPES, f"{name}: bad dtype")
+            nbytes = _packed_nbytes(numel, bits)
+            _want(offset + nbytes <= plen, f"{name}: payload too short")
+            codes = _unpack_codes(payload[offset : offset + nbytes], numel, bits)
+            _want(numel == 0 or int(codes.max()) < n_levels, f"{name}: bad code")
+            lut = torch.tensor(table, dtype=torch.float64).to(_RAW_DTYPES[dname][0])
+            _want(bool(torch.isfinite(lut).all()), f"{name}: levels out of range for {dname}")
+            state[name] = lut[torch.from_numpy(codes)].reshape(shape)
+        elif "n1" in entry:
             n1 = entry["n1"]
             _want(bits is not None, f"{name}: packed tensor in a float file")
             _want(type(n1) is int and abs(n1) <= _MAX_ABS_EXPONENT, f"{name}: bad n1")

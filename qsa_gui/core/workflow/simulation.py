@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qsa_gui.core.active.scoring import PoolScores
-from qsa_gui.core.active.strategies import select
+from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor
+from qsa_gui.core.active.selection import typical_picks
+from qsa_gui.core.active.strategies import get_strategy, select
 from qsa_gui.core.data.synth import GlandSample, generate_dataset
 from qsa_gui.core.model.segmenter import Segmenter, evaluate_segmenter, train_segmenter
 from qsa_gui.core.workflow.scores import strategy_scores_job
@@ -157,6 +158,7 @@ def active_learning_job(
     seed: int = 0,
     cancel: CancelToken | None = None,
     segmenters: dict[str, Settings] | None = None,
+    initial: str | Sequence[int] = "random",
 ) -> Job[list[DemoRow]]:
     """Simulated annotation: the ground truth answers every suggestion; test sets are never seen.
 
@@ -168,12 +170,15 @@ def active_learning_job(
     A strategy named ``full`` labels the whole pool from the start and goes through the same
     rounds (train, then fine-tune once per round), so the 100%-labelled reference gets exactly the
     training budget the strategies get; its last round is the reference.
+
+    ``initial`` is how the first set is chosen: ``"random"`` (seeded), ``"typical"`` (TypiClust-like
+    on the model-free appearance descriptors: one most typical image per cluster) or explicit pool
+    indices; every strategy of the call starts from it.
     """
     variants = segmenters or {"seg": settings}
     n_pool = len(pool_images)
     counts = [max(1, int(round(f * n_pool))) for f in fractions]
-    rng = np.random.default_rng(seed)
-    initial = sorted(int(i) for i in rng.choice(n_pool, size=counts[0], replace=False))
+    initial = initial_set(pool_images, counts[0], initial, seed)
     ids = [f"pool_{i:03d}" for i in range(n_pool)]
     rows: list[DemoRow] = []
     n_strat = len(strategies)
@@ -260,6 +265,23 @@ def active_learning_job(
     return rows
 
 
+def initial_set(pool_images: Sequence[np.ndarray], n: int, how: str | Sequence[int], seed: int) -> list[int]:
+    """The first labelled set: seeded random, TypiClust-like typical, or given indices."""
+    n_pool = len(pool_images)
+    if not isinstance(how, str):
+        chosen = sorted({int(i) for i in how})
+        if not chosen or chosen[0] < 0 or chosen[-1] >= n_pool:
+            raise ValueError(f"initial indices must lie in 0..{n_pool - 1}, got {list(how)}")
+        return chosen
+    if how == "random":
+        rng = np.random.default_rng(seed)
+        return sorted(int(i) for i in rng.choice(n_pool, size=n, replace=False))
+    if how == "typical":
+        desc = np.stack([appearance_descriptor(im) for im in pool_images])
+        return sorted(typical_picks(desc, n, seed=seed))
+    raise ValueError(f"initial must be 'random', 'typical' or a list of indices, got {how!r}")
+
+
 def _suggest_in_memory(
     strategy: str,
     settings: Settings,
@@ -281,8 +303,12 @@ def _suggest_in_memory(
     def load(image_id: str) -> np.ndarray:
         return images[index[image_id]]
 
+    needs = get_strategy(strategy).needs
     if strategy == "random":
         scores = PoolScores(pool_ids, np.zeros(len(pool_ids)), np.zeros((len(pool_ids), 1)))
+    elif needs == "none":  # model-free (stratified, diverse): appearance descriptors only
+        desc = np.stack([appearance_descriptor(images[i]) for i in unlabelled])
+        scores = PoolScores(pool_ids, np.zeros(len(pool_ids)), desc)
     else:
         scores, init = yield from strategy_scores_job(
             strategy,
@@ -296,5 +322,5 @@ def _suggest_in_memory(
             init=init,
         )
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
-    diversity = float(np.mean(scores.uncertainty)) if strategy != "random" and len(pool_ids) else float("nan")
+    diversity = float(np.mean(scores.uncertainty)) if needs != "none" and len(pool_ids) else float("nan")
     return [index[s.image_id] for s in picked], init, diversity

@@ -41,6 +41,7 @@ def ensemble_key(project: Project, settings: Settings, labelled: Sequence[str], 
         k: v
         for k, v in settings.to_dict().items()
         if k not in ("strategy", "k", "k_top", "suggest_fraction", "device")
+        and not (k == "quantizer" and v == "inq")  # keys of projects from before the field stay
     }
     kind = {"mc_dropout": "mc", "float_ensemble": "float"}.get(get_strategy(strategy).needs, "ens")
     blob = json.dumps({"knobs": knobs, "kind": kind, "labels": _label_fingerprint(project, labelled)})
@@ -75,7 +76,7 @@ def suggest_job(
     strategy = settings.strategy if labelled else "diverse"
     reused = False
     yield Progress("preparing", 0.0, f"{len(labelled)} labelled, {len(pool)} unlabelled")
-    if strategy == "diverse":
+    if strategy != "random" and get_strategy(strategy).needs == "none":  # diverse, stratified
         descriptors = []
         for i, image_id in enumerate(pool):
             check(cancel)
