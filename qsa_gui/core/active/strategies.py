@@ -86,11 +86,15 @@ def _suggestive(scores: PoolScores, k: int, k_top: int | None, seed: int) -> lis
 
 
 def _centred(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    from .scoring import PoolScores  # torch-backed module: imported when a strategy runs
+
     moved = PoolScores(scores.ids, scores.uncertainty, centred(scores.descriptors))
     return _suggestive(moved, k, k_top, seed)
 
 
 def _whitened(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    from .scoring import PoolScores
+
     moved = PoolScores(scores.ids, scores.uncertainty, centred(scores.descriptors, whiten=True))
     return _suggestive(moved, k, k_top, seed)
 
