@@ -97,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, default=8)
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--smoke", action="store_true", help="tiny run (tests): 2 strategies, 1 seed")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override base settings (JSON values, e.g. score_scale=1.0 ensemble_patience=null)",
+    )
+    ap.add_argument("--fractions", type=float, nargs="+", default=None, help="labelled fraction per round")
     ap.add_argument("--out", default=None)
     ap.add_argument(
         "--merge",
@@ -114,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         base = SMOKE_SETTINGS
         args.seeds, args.strategies, args.segmenters = [0], "random,qsa", "float,7bit"
         args.n_pool, args.n_test, args.size, fractions = 6, 2, 64, (0.2, 0.5)
+    if args.fractions:
+        fractions = tuple(args.fractions)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    base = replace(base, **overrides)
     variants = {
         name: replace(base, seg_bits=None if name == "float" else int(name.rstrip("bit")))
         for name in args.segmenters.split(",")

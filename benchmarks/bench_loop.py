@@ -145,9 +145,7 @@ def run_loop(args: argparse.Namespace) -> dict:
         "cpu_seconds": cpu_seconds,
         "before_minutes_from_issue": BEFORE_MIN,
         "target_minutes": TARGET_MIN,
-        "meets_target": {
-            s: seconds[s] <= 60 * TARGET_MIN[s] for s in STAGES if TARGET_MIN[s] is not None
-        },
+        "meets_target": {s: seconds[s] <= 60 * TARGET_MIN[s] for s in STAGES if TARGET_MIN[s] is not None},
     }
 
 

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     for scale in [1.0, *args.scales]:
         t0 = time.monotonic()
         scores = run_job(
-            score_pool(members, ids, pool.__getitem__, tile=settings.tile, overlap=settings.overlap, scale=scale),
+            score_pool(
+                members, ids, pool.__getitem__, tile=settings.tile, overlap=settings.overlap, scale=scale
+            ),
             lambda e: None,
         )
         by_scale[scale] = (scores, time.monotonic() - t0)

@@ -31,7 +31,8 @@ class Settings:
     # interactive speed") they need a fraction of the segmentation FCN's budget, stopped early
     # when their out-of-bag loss plateaus, and can be scored at half resolution.
     ensemble_iterations: int | None = 150  # cap of the members' float phase; None: iterations
-    ensemble_inq_iterations: int | None = 15  # per INQ step of the members; None: inq_iterations
+    # per INQ step of the members; None: inq_iterations scaled by their share of iterations
+    ensemble_inq_iterations: int | None = None
     ensemble_patience: int | None = 3  # held-out checks (every 10 iterations) without gain; None: off
     score_scale: float = 0.5  # the pool is scored at this fraction of full resolution
     finetune_iterations: int | None = None  # when warm-starting from an earlier model; None: iterations
@@ -98,7 +99,14 @@ class Settings:
         iterations = self._iterations(base, warm)
         bits = None if float_weights else self.ensemble_bits
         config = self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
-        inq = self.inq_iterations if self.ensemble_inq_iterations is None else self.ensemble_inq_iterations
+        inq = self.ensemble_inq_iterations
+        if inq is None:  # INQ keeps the share of the budget it has in the segmentation FCN
+            inq = (
+                self.inq_iterations
+                if self.iterations <= 0
+                else round(self.inq_iterations * base / self.iterations)
+            )
+            inq = min(self.inq_iterations, max(1 if self.inq_iterations else 0, inq))
         train = replace(config.train, inq_iterations=inq, early_stop_patience=self.ensemble_patience)
         return replace(config, train=train)
 

@@ -335,7 +335,12 @@ def train_fcn(
     if config.early_stop_patience is not None and config.iterations > 0:
         src = held_out if held_out is not None and len(held_out[0]) > 0 else (images, labels)
         px, pg, pc, pw = _probe_batch(src[0], src[1], config)
-        probe = (px.to(device).contiguous(memory_format=torch.channels_last), pg.to(device), pc.to(device), pw)
+        probe = (
+            px.to(device).contiguous(memory_format=torch.channels_last),
+            pg.to(device),
+            pc.to(device),
+            pw,
+        )
     held_out_history: list[float] = []
 
     def probe_loss() -> float:
@@ -361,7 +366,11 @@ def train_fcn(
     running: float | None = None
 
     def run_phase(
-        stage: str, n_iter: int, base_lr: float, controller: object | None, stopper: EarlyStopping | None = None
+        stage: str,
+        n_iter: int,
+        base_lr: float,
+        controller: object | None,
+        stopper: EarlyStopping | None = None,
     ) -> Job[int]:
         """Returns the iterations run (fewer than ``n_iter`` when ``stopper`` ended the phase)."""
         nonlocal running
