@@ -18,6 +18,7 @@ BAD = {
     "seg_bits": [9, "float"],
     "iterations": [-1, "300", None],
     "ensemble_iterations": [-5, 1.5],
+    "ensemble_preset": ["huge", 3, ""],
     "ensemble_inq_iterations": [-1, "15", 2.5],
     "ensemble_patience": [0, -2, 1.5, "3"],
     "score_scale": [0, 1.5, -0.5, "0.5", None, True],
@@ -113,6 +114,9 @@ def test_the_suggestive_members_get_their_own_smaller_budget():
     s = Settings()  # defaults: 150-iteration cap, early stopping, INQ scaled to the members' share
     ens, seg = s.ensemble_config(), s.segmenter_config()
     assert ens.train.iterations == 150 and seg.train.iterations == 300
+    assert (ens.preset, seg.preset) == ("compact", "small")
+    assert Settings(ensemble_preset=None).ensemble_config().preset == "small"
+    assert Settings(preset="tiny").ensemble_config().preset == "tiny"  # never wider than preset
     assert ens.train.early_stop_patience == 3 and seg.train.early_stop_patience is None
     assert ens.train.inq_iterations == 20 and seg.train.inq_iterations == 40
     explicit = Settings(ensemble_inq_iterations=7, ensemble_patience=None, ensemble_iterations=None)

@@ -30,6 +30,7 @@ class Settings:
     # The suggestive members only rank images: measured (docs/benchmarks.md, "The loop at
     # interactive speed") they need a fraction of the segmentation FCN's budget, stopped early
     # when their out-of-bag loss plateaus, and can be scored at half resolution.
+    ensemble_preset: str | None = "compact"  # the members' width, never above preset's; None: preset
     ensemble_iterations: int | None = 150  # cap of the members' float phase; None: iterations
     # per INQ step of the members; None: inq_iterations scaled by their share of iterations
     ensemble_inq_iterations: int | None = None
@@ -99,6 +100,8 @@ class Settings:
         iterations = self._iterations(base, warm)
         bits = None if float_weights else self.ensemble_bits
         config = self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
+        if self.ensemble_preset is not None and _width(self.ensemble_preset) < _width(self.preset):
+            config = replace(config, preset=self.ensemble_preset)
         inq = self.ensemble_inq_iterations
         if inq is None:  # INQ keeps the share of the budget it has in the segmentation FCN
             inq = (
@@ -140,6 +143,12 @@ _INTS = {
 }
 
 
+def _width(preset: str) -> int:
+    """An order of the presets by width (channels summed over the scales)."""
+    c = preset_config(preset)
+    return c.stem_width + sum(c.stage_widths) + c.decoder_width
+
+
 def _validate(s: Settings) -> None:
     """Every field's type and range; the message names the field (project.json shows it as-is)."""
     for key, low in _INTS.items():
@@ -161,8 +170,14 @@ def _validate(s: Settings) -> None:
         f = getattr(s, name)
         if isinstance(f, bool) or not isinstance(f, Real) or not 0 < f <= 1:
             raise ValueError(f"settings.{name} must be a number in (0, 1], got {f!r}")
-    for name, check in (("preset", preset_config), ("strategy", get_strategy)):
+    for name, check in (
+        ("preset", preset_config),
+        ("ensemble_preset", preset_config),
+        ("strategy", get_strategy),
+    ):
         value = getattr(s, name)
+        if value is None and name == "ensemble_preset":
+            continue
         if not isinstance(value, str):
             raise ValueError(f"settings.{name} must be a string, got {value!r}")
         try:

@@ -1,7 +1,10 @@
 """The Suggest verb: train (or reuse) the suggestive ensemble, score the pool, record a round.
 
 Scores are cached per ensemble key (settings, labelled set and their label files), so a
-Suggest with unchanged labels reuses them; the round is committed to the manifest last.
+Suggest with unchanged labels reuses them; the round is committed to the manifest last. The
+suggestive members are kept (hidden files under ``scores/``) and the next Suggest fine-tunes
+them instead of starting from scratch: with early stopping, a warm member stops after a few
+held-out checks (measured in docs/benchmarks.md, "The loop at interactive speed").
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor, default_k
 from qsa_gui.core.active.strategies import get_strategy, select
+from qsa_gui.core.model.fcn import SAFCN, load_fcn, save_fcn
 from qsa_gui.core.project.store import Project, SuggestionRound
 from qsa_gui.core.workflow.scores import strategy_scores_job
 
@@ -132,9 +137,50 @@ def _scores_for(
             yield Progress("reusing cached scores (labels unchanged)", 1.0)
             return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
     images, labels = _load_pairs(project, labelled)
-    scores, _ = yield from strategy_scores_job(
-        strategy, settings, images, labels, pool, project.load_image, seed=settings.seed, cancel=cancel
+    kind = key.split("-")[0]
+    init = _load_members(project, settings, kind)
+    scores, members = yield from strategy_scores_job(
+        strategy,
+        settings,
+        images,
+        labels,
+        pool,
+        project.load_image,
+        seed=settings.seed,
+        cancel=cancel,
+        init=init,
     )
     check(cancel)
     project.save_scores(key, scores.arrays())
+    if members:
+        _save_members(project, settings, kind, members)
     return scores, False
+
+
+def _member_paths(project: Project, kind: str, n: int) -> list[Path]:
+    return [project.scratch_path("scores", f"members-{kind}-{i}.qsam") for i in range(n)]
+
+
+def _load_members(project: Project, settings: Settings, kind: str) -> list[SAFCN] | None:
+    """The previous Suggest's members when they fit today's settings; None: start from scratch."""
+    if kind not in ("ens", "float"):
+        return None
+    want = settings.ensemble_config().fcn_config()
+    members = []
+    for path in _member_paths(project, kind, settings.ensemble_size):
+        if not path.is_file():
+            return None
+        try:
+            model, _ = load_fcn(path, device="cpu")
+        except QSAError:  # a damaged or foreign file: train from scratch, it is only a head start
+            return None
+        if model.config != want:
+            return None
+        members.append(model)
+    return members
+
+
+def _save_members(project: Project, settings: Settings, kind: str, members: Sequence[SAFCN]) -> None:
+    bits = settings.ensemble_bits if kind == "ens" else None
+    for path, model in zip(_member_paths(project, kind, len(members)), members, strict=True):
+        save_fcn(path, model, bits=bits, meta={"kind": f"suggestive-{kind}"})
