@@ -103,6 +103,8 @@ def run_loop(args: argparse.Namespace) -> dict:
             seconds[stage] = round(time.monotonic() - t, 2)
             cpu_seconds[stage] = round(time.process_time() - c, 2)
             print(f"{stage}: {seconds[stage]:.1f} s wall, {cpu_seconds[stage]:.1f} s CPU", flush=True)
+            if args.partial is not None:  # a long run on a busy machine keeps what it measured
+                write_result(args.partial, {"seconds": seconds, "cpu_seconds": cpu_seconds})
             return result
 
         first = timed("first_suggest", lambda: suggest_job(project, settings))
@@ -193,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labelled", type=int, default=9)
     ap.add_argument("--more", type=int, default=8, help="suggested images labelled between the Suggests")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--partial", type=Path, default=None, help="also write the stages so far here")
     args = ap.parse_args(argv)
     if args.images is None:
         args.images = 20 if args.quick else 85
