@@ -114,6 +114,7 @@ def test_the_suggestive_members_get_their_own_smaller_budget():
     s = Settings()  # defaults: 150-iteration cap, early stopping, INQ scaled to the members' share
     ens, seg = s.ensemble_config(), s.segmenter_config()
     assert ens.train.iterations == 150 and seg.train.iterations == 300
+    assert s.ensemble_config(warm=True).train.iterations == 50  # a later Suggest fine-tunes a third
     assert (ens.preset, seg.preset) == ("compact", "small")
     assert Settings(ensemble_preset=None).ensemble_config().preset == "small"
     assert Settings(preset="tiny").ensemble_config().preset == "tiny"  # never wider than preset

@@ -36,7 +36,9 @@ class Settings:
     ensemble_inq_iterations: int | None = None
     ensemble_patience: int | None = 3  # held-out checks (every 10 iterations) without gain; None: off
     score_scale: float = 0.5  # the pool is scored at this fraction of full resolution
-    finetune_iterations: int | None = None  # when warm-starting from an earlier model; None: iterations
+    # when warm-starting from an earlier model (a later Suggest's members): that share of the
+    # budget; None: the full budget
+    finetune_iterations: int | None = 100
     inq_iterations: int = 40
     batch_size: int = 8
     patch_size: int = 128
