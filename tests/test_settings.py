@@ -28,7 +28,7 @@ BAD = {
     "patch_size": [0, "128"],
     "lr": ["fast", 0, -1e-3, float("inf"), float("nan"), None, True],
     "tile": [0, "256"],
-    "overlap": [-1, 1024, "32"],
+    "overlap": [-1, 256, "32"],
     "strategy": ["best", None],
     "suggest_fraction": [0, 1.5, "0.1", None],
     "k": [0, -3, 2.0],
