@@ -22,7 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +151,69 @@ def run_loop(args: argparse.Namespace) -> dict:
     }
 
 
+def components(args: argparse.Namespace) -> dict:
+    """CPU seconds of the loop's units at GlaS size (a training iteration of each width, scoring
+    one image with the K members, segmenting one image), and the stage costs they add up to under
+    the default settings: upper bounds, since early stopping only shortens the members' phase."""
+    import torch
+
+    from qsa_gui.core.active.scoring import score_pool
+    from qsa_gui.core.model.fcn import SAFCN
+    from qsa_gui.core.model.segmenter import Segmenter
+    from qsa_gui.core.model.training import train_fcn
+
+    threads = configure_threads(args.threads)
+    s = Settings() if args.device is None else Settings(device=args.device)
+    data = generate_dataset(4, seed=0, size=(522, 775))
+    images = [d.image.astype(np.float32) / 255.0 for d in data]
+    labels = [d.labels for d in data]
+    unit: dict[str, float] = {}
+    n_iter = 25
+    models = {}
+    for name, config in (("member", s.ensemble_config()), ("segmenter", s.segmenter_config())):
+        torch.manual_seed(0)
+        model = SAFCN(config.fcn_config())
+        train = replace(config.train, iterations=n_iter, bits=None, early_stop_patience=None)
+        c = time.process_time()
+        run_job(train_fcn(model, images[:3], labels[:3], train))
+        unit[f"train_{name}_s_per_iteration"] = (time.process_time() - c) / n_iter
+        models[name] = model
+    pool = {str(i): im for i, im in enumerate(images)}
+    members = [models["member"]] * s.ensemble_size
+    c = time.process_time()
+    run_job(
+        score_pool(members, list(pool), pool.__getitem__, tile=s.tile, overlap=s.overlap, scale=s.score_scale)
+    )
+    unit["score_s_per_image"] = (time.process_time() - c) / len(pool)
+    segmenter = Segmenter([models["segmenter"]], tile=s.tile, overlap=s.overlap)
+    segmenter.predict(images[0])
+    c = time.process_time()
+    for im in images:
+        segmenter.predict(im)
+    unit["segment_s_per_image"] = (time.process_time() - c) / len(images)
+    ens, warm, seg = s.ensemble_config(), s.ensemble_config(warm=True), s.segmenter_config()
+    inq_steps = len(ens.train.inq_portions) - 1
+    pool_first = args.images - args.labelled
+    pool_later = pool_first - args.more
+    n_val = max(1, round(0.2 * (args.labelled + args.more)))
+    estimate = {
+        "first_suggest": s.ensemble_size * (ens.train.iterations + inq_steps * ens.train.inq_iterations)
+        * unit["train_member_s_per_iteration"] + pool_first * unit["score_s_per_image"],
+        "later_suggest": s.ensemble_size * (warm.train.iterations + inq_steps * warm.train.inq_iterations)
+        * unit["train_member_s_per_iteration"] + pool_later * unit["score_s_per_image"],
+        "retrain": (seg.train.iterations + inq_steps * seg.train.inq_iterations)
+        * unit["train_segmenter_s_per_iteration"] + 2 * n_val * unit["segment_s_per_image"],
+        "segment_unlabelled": pool_later * unit["segment_s_per_image"],
+    }  # fmt: skip
+    return {
+        "threads": threads,
+        "load_average": list(os.getloadavg()),
+        "unit_cpu_seconds": {k: round(v, 4) for k, v in unit.items()},
+        "estimated_cpu_seconds_upper_bound": {k: round(v, 1) for k, v in estimate.items()},
+        "target_minutes": TARGET_MIN,
+    }
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -196,9 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--more", type=int, default=8, help="suggested images labelled between the Suggests")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--partial", type=Path, default=None, help="also write the stages so far here")
+    ap.add_argument(
+        "--components",
+        action="store_true",
+        help="only the per-unit CPU costs and the stage totals they imply",
+    )
     args = ap.parse_args(argv)
     if args.images is None:
         args.images = 20 if args.quick else 85
+    if args.components:
+        write_result(args.out or RESULTS / "loop_components.json", components(args))
+        return 0
     if args.labelled < 1 or args.images < args.labelled + args.more + 1:
         ap.error("need --images > --labelled + --more and at least one labelled image")
     result = run_loop(args)

@@ -14,7 +14,7 @@ import torch
 
 from qsa_gui.core.active import ensemble as ens_mod
 from qsa_gui.core.active.ensemble import EnsembleConfig, train_ensemble
-from qsa_gui.core.active.scoring import downscale, score_pool
+from qsa_gui.core.active.scoring import downscale, scaled_tile, score_pool
 from qsa_gui.core.jobs import run_job
 from qsa_gui.core.model.fcn import PRESETS, SAFCN
 from qsa_gui.core.model.training import EarlyStopping, TrainConfig, train_fcn
@@ -138,6 +138,7 @@ def test_downscale_averages_areas_and_scaled_scoring_keeps_the_shape_of_the_scor
     assert scaled.uncertainty.shape == full.uncertainty.shape == (4,)
     assert scaled.descriptors.shape == full.descriptors.shape
     assert not np.allclose(scaled.uncertainty, full.uncertainty)  # it really scored something else
+    assert scaled_tile(256, 0.5) == 512 and scaled_tile(256, 1.0) == 256
 
 
 @pytest.mark.slow
