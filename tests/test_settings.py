@@ -111,15 +111,15 @@ def test_ensemble_and_segmenter_configs_share_one_base():
 
 
 def test_the_suggestive_members_get_their_own_smaller_budget():
-    s = Settings()  # defaults: 150-iteration cap, early stopping, INQ scaled to the members' share
+    s = Settings()  # defaults: 120-iteration cap, early stopping, INQ scaled to the members' share
     ens, seg = s.ensemble_config(), s.segmenter_config()
-    assert ens.train.iterations == 150 and seg.train.iterations == 300
-    assert s.ensemble_config(warm=True).train.iterations == 50  # a later Suggest fine-tunes a third
+    assert ens.train.iterations == 120 and seg.train.iterations == 300
+    assert s.ensemble_config(warm=True).train.iterations == 40  # a later Suggest fine-tunes a third
     assert (ens.preset, seg.preset) == ("compact", "small")
     assert Settings(ensemble_preset=None).ensemble_config().preset == "small"
     assert Settings(preset="tiny").ensemble_config().preset == "tiny"  # never wider than preset
     assert ens.train.early_stop_patience == 3 and seg.train.early_stop_patience is None
-    assert ens.train.inq_iterations == 20 and seg.train.inq_iterations == 40
+    assert ens.train.inq_iterations == 16 and seg.train.inq_iterations == 40
     explicit = Settings(ensemble_inq_iterations=7, ensemble_patience=None, ensemble_iterations=None)
     assert explicit.ensemble_config().train.inq_iterations == 7
     assert explicit.ensemble_config().train.early_stop_patience is None

@@ -31,7 +31,7 @@ class Settings:
     # interactive speed") they need a fraction of the segmentation FCN's budget, stopped early
     # when their out-of-bag loss plateaus, and can be scored at half resolution.
     ensemble_preset: str | None = "compact"  # the members' width, never above preset's; None: preset
-    ensemble_iterations: int | None = 150  # cap of the members' float phase; None: iterations
+    ensemble_iterations: int | None = 120  # cap of the members' float phase; None: iterations
     # per INQ step of the members; None: inq_iterations scaled by their share of iterations
     ensemble_inq_iterations: int | None = None
     ensemble_patience: int | None = 3  # held-out checks (every 10 iterations) without gain; None: off
