@@ -29,13 +29,13 @@ class Settings:
     iterations: int = 300
     # The suggestive members only rank images: measured (docs/benchmarks.md, "The loop at
     # interactive speed") they need a fraction of the segmentation FCN's budget, stopped early
-    # when their out-of-bag loss plateaus, and can be scored at half resolution.
+    # when their out-of-bag loss plateaus; scoring them below full resolution reorders the pool.
     ensemble_preset: str | None = "compact"  # the members' width, never above preset's; None: preset
     ensemble_iterations: int | None = 120  # cap of the members' float phase; None: iterations
     # per INQ step of the members; None: inq_iterations scaled by their share of iterations
     ensemble_inq_iterations: int | None = None
     ensemble_patience: int | None = 3  # held-out checks (every 10 iterations) without gain; None: off
-    score_scale: float = 0.5  # the pool is scored at this fraction of full resolution
+    score_scale: float = 1.0  # < 1 scores a downscaled pool: measured to reorder it (docs)
     # when warm-starting from an earlier model (a later Suggest's members): that share of the
     # budget; None: the full budget
     finetune_iterations: int | None = 100
