@@ -148,6 +148,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--results-dir", default=None, help="per-seed files here (default: see above)")
     ap.add_argument("--force", action="store_true", help="rerun (strategy, seed) pairs already on disk")
     ap.add_argument("--smoke", action="store_true", help="tiny run (tests): 2 strategies, 1 seed")
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override base settings (JSON values, e.g. score_scale=1.0 ensemble_patience=null)",
+    )
     ap.add_argument("--out", default=None, help="also write one combined file (+ PNG) of this run")
     ap.add_argument("--merge", nargs="+", metavar="JSON", help="combine earlier combined result files")
     return ap
@@ -171,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.out).with_suffix("")  # never mixed into the protocol's results
     else:
         folder = PROTOCOL / folder_name
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    base = replace(base, **overrides)
     variants = {
         name: replace(base, seg_bits=None if name == "float" else int(name.rstrip("bit")))
         for name in args.segmenters.split(",")

@@ -18,6 +18,10 @@ BAD = {
     "seg_bits": [9, "float"],
     "iterations": [-1, "300", None],
     "ensemble_iterations": [-5, 1.5],
+    "ensemble_preset": ["huge", 3, ""],
+    "ensemble_inq_iterations": [-1, "15", 2.5],
+    "ensemble_patience": [0, -2, 1.5, "3"],
+    "score_scale": [0, 1.5, -0.5, "0.5", None, True],
     "finetune_iterations": ["x"],
     "inq_iterations": [-1, None],
     "batch_size": [0, 2.0],
@@ -92,9 +96,36 @@ def test_ensemble_and_segmenter_configs_share_one_base():
     assert [f.name for f in fields(SegmenterConfig)] == shared + ["tile", "overlap"]
     assert EnsembleConfig().n_models == 5 and SegmenterConfig().n_models == 1
     s = Settings(
-        ensemble_size=3, seg_models=2, seed=4, tile=128, overlap=16, iterations=50, finetune_iterations=10
+        ensemble_size=3,
+        seg_models=2,
+        seed=4,
+        tile=128,
+        overlap=16,
+        iterations=50,
+        finetune_iterations=10,
+        ensemble_iterations=None,
     )
     ens, seg = s.ensemble_config(warm=True), s.segmenter_config()
     assert (ens.n_models, ens.seed, ens.train.iterations, ens.bits) == (3, 4, 10, 7)
     assert (seg.n_models, seg.tile, seg.overlap, seg.train.iterations) == (2, 128, 16, 50)
     assert s.ensemble_config(float_weights=True).bits is None
+
+
+def test_the_suggestive_members_get_their_own_smaller_budget():
+    s = Settings()  # defaults: 120-iteration cap, early stopping, INQ scaled to the members' share
+    ens, seg = s.ensemble_config(), s.segmenter_config()
+    assert ens.train.iterations == 120 and seg.train.iterations == 300
+    assert s.ensemble_config(warm=True).train.iterations == 40  # a later Suggest fine-tunes a third
+    assert (ens.preset, seg.preset) == ("compact", "small")
+    assert Settings(ensemble_preset=None).ensemble_config().preset == "small"
+    assert Settings(preset="tiny").ensemble_config().preset == "tiny"  # never wider than preset
+    assert ens.train.early_stop_patience == 3 and seg.train.early_stop_patience is None
+    assert ens.train.inq_iterations == 16 and seg.train.inq_iterations == 40
+    explicit = Settings(ensemble_inq_iterations=7, ensemble_patience=None, ensemble_iterations=None)
+    assert explicit.ensemble_config().train.inq_iterations == 7
+    assert explicit.ensemble_config().train.early_stop_patience is None
+    assert explicit.ensemble_config().train.iterations == 300
+    assert Settings(inq_iterations=0).ensemble_config().train.inq_iterations == 0
+    assert Settings(inq_iterations=1, ensemble_iterations=1).ensemble_config().train.inq_iterations == 1
+    s2 = Settings(score_scale=0.25, ensemble_patience=5, ensemble_inq_iterations=0)
+    assert Settings.from_dict(s2.to_dict()) == s2

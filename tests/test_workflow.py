@@ -70,6 +70,36 @@ def test_cold_start_then_qsa_rounds_use_the_cache(project):
     assert project.image(rnd.image_ids[0]).suggestion["rank"] == 1
 
 
+def test_a_later_suggest_fine_tunes_the_previous_members(project, monkeypatch):
+    import qsa_gui.core.workflow.suggest as suggest_mod
+
+    inits = []
+    real = suggest_mod.strategy_scores_job
+
+    def spy(*args, init=None, **kwargs):
+        inits.append(init)
+        return real(*args, init=init, **kwargs)
+
+    monkeypatch.setattr(suggest_mod, "strategy_scores_job", spy)
+    pool = [r.id for r in project.images if r.split == "pool"]
+    _label(project, pool[:3])
+    run_job(suggest_job(project, TINY))
+    kept = sorted(p.name for p in (project.folder / "scores").glob(".members-ens-*.qsam"))
+    assert kept == [f".members-ens-{i}.qsam" for i in range(TINY.ensemble_size)]
+    _label(project, pool[3:5])
+    run_job(suggest_job(project, TINY))
+    assert inits[0] is None and inits[1] is not None and len(inits[1]) == TINY.ensemble_size
+    # members of another width do not fit: a cold start, not an error
+    wider = TINY.updated(preset="compact", patch_size=64)
+    _label(project, pool[5:6])
+    run_job(suggest_job(project, wider))
+    assert inits[2] is None
+    (project.folder / "scores" / ".members-ens-0.qsam").write_bytes(b"not a model")
+    _label(project, pool[6:7])
+    run_job(suggest_job(project, wider))
+    assert inits[3] is None  # a damaged file: trained from scratch
+
+
 def test_suggest_says_so_when_everything_is_labelled(project):
     _label(project, project.unlabelled_ids())
     with pytest.raises(QSAError, match="Every image is labelled"):

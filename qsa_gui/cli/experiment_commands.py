@@ -79,6 +79,11 @@ def cmd_glas(args: argparse.Namespace) -> int:
         seg_models=args.seg_models,
         iterations=args.iterations,
         ensemble_iterations=args.iterations,
+        # the paper's recipe: members as wide and as long-trained as the segmentation FCN
+        ensemble_preset=None,
+        ensemble_patience=None,
+        finetune_iterations=None,
+        score_scale=1.0,
         inq_iterations=max(1, args.iterations // 5),
         patch_size=args.patch_size,
         batch_size=args.batch_size,

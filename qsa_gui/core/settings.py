@@ -34,8 +34,18 @@ class Settings:
     seg_models: int = 1
     seg_bits: int | None = 7
     iterations: int = 300
-    ensemble_iterations: int | None = None  # None: same as the segmentation FCN
-    finetune_iterations: int | None = None  # when warm-starting from an earlier model; None: iterations
+    # The suggestive members only rank images: measured (docs/benchmarks.md, "The loop at
+    # interactive speed") they need a fraction of the segmentation FCN's budget, stopped early
+    # when their out-of-bag loss plateaus; scoring them below full resolution reorders the pool.
+    ensemble_preset: str | None = "compact"  # the members' width, never above preset's; None: preset
+    ensemble_iterations: int | None = 120  # cap of the members' float phase; None: iterations
+    # per INQ step of the members; None: inq_iterations scaled by their share of iterations
+    ensemble_inq_iterations: int | None = None
+    ensemble_patience: int | None = 3  # held-out checks (every 10 iterations) without gain; None: off
+    score_scale: float = 1.0  # < 1 scores a downscaled pool: measured to reorder it (docs)
+    # when warm-starting from an earlier model (a later Suggest's members): that share of the
+    # budget; None: the full budget
+    finetune_iterations: int | None = 100
     inq_iterations: int = 40
     batch_size: int = 8
     patch_size: int = 128
@@ -110,9 +120,22 @@ class Settings:
         """``warm``: the members start from an earlier round's members (fewer iterations)."""
         from qsa_gui.core.active.ensemble import EnsembleConfig
 
-        iterations = self._iterations(self.ensemble_iterations or self.iterations, warm)
+        base = self.iterations if self.ensemble_iterations is None else self.ensemble_iterations
+        iterations = self._iterations(base, warm)
         bits = None if float_weights else self.ensemble_bits
-        return self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
+        config = self._model_set(EnsembleConfig, self.ensemble_size, bits, iterations)
+        if self.ensemble_preset is not None and _width(self.ensemble_preset) < _width(self.preset):
+            config = replace(config, preset=self.ensemble_preset)
+        inq = self.ensemble_inq_iterations
+        if inq is None:  # INQ keeps the share of the budget it has in the segmentation FCN
+            inq = (
+                self.inq_iterations
+                if self.iterations <= 0
+                else round(self.inq_iterations * base / self.iterations)
+            )
+            inq = min(self.inq_iterations, max(1 if self.inq_iterations else 0, inq))
+        train = replace(config.train, inq_iterations=inq, early_stop_patience=self.ensemble_patience)
+        return replace(config, train=train)
 
     def segmenter_config(self, *, warm: bool = False) -> SegmenterConfig:
         """``warm``: fine-tuning an earlier model (``finetune_iterations``)."""
@@ -131,6 +154,8 @@ _INTS = {
     "seg_models": 1,
     "iterations": 0,
     "ensemble_iterations?": 0,
+    "ensemble_inq_iterations?": 0,
+    "ensemble_patience?": 1,
     "finetune_iterations?": 0,
     "inq_iterations": 0,
     "batch_size": 1,
@@ -142,6 +167,12 @@ _INTS = {
     "mc_samples": 1,
     "seed": 0,
 }
+
+
+def _width(preset: str) -> int:
+    """An order of the presets by width (channels summed over the scales)."""
+    c = preset_config(preset)
+    return c.stem_width + sum(c.stage_widths) + c.decoder_width
 
 
 def _validate(s: Settings) -> None:
@@ -161,11 +192,18 @@ def _validate(s: Settings) -> None:
         check_bits(getattr(s, name), f"settings.{name}", allow_float=True)
     if isinstance(s.lr, bool) or not isinstance(s.lr, Real) or not 0 < s.lr < float("inf"):
         raise ValueError(f"settings.lr must be a positive number, got {s.lr!r}")
-    f = s.suggest_fraction
-    if isinstance(f, bool) or not isinstance(f, Real) or not 0 < f <= 1:
-        raise ValueError(f"settings.suggest_fraction must be a number in (0, 1], got {f!r}")
-    for name, check in (("preset", preset_config), ("strategy", get_strategy)):
+    for name in ("suggest_fraction", "score_scale"):
+        f = getattr(s, name)
+        if isinstance(f, bool) or not isinstance(f, Real) or not 0 < f <= 1:
+            raise ValueError(f"settings.{name} must be a number in (0, 1], got {f!r}")
+    for name, check in (
+        ("preset", preset_config),
+        ("ensemble_preset", preset_config),
+        ("strategy", get_strategy),
+    ):
         value = getattr(s, name)
+        if value is None and name == "ensemble_preset":
+            continue
         if not isinstance(value, str):
             raise ValueError(f"settings.{name} must be a string, got {value!r}")
         try:

@@ -43,6 +43,14 @@ def _cuda_devices() -> list[str]:
     return [f"cuda:{i}" for i in range(n)]
 
 
+def _out_of_bag(
+    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], idx: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The images a bootstrap resample left out: a free held-out set for early stopping."""
+    left = sorted(set(range(len(images))) - {int(i) for i in idx})
+    return [images[i] for i in left], [labels[i] for i in left]
+
+
 def train_ensemble(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
@@ -53,7 +61,9 @@ def train_ensemble(
     """Train ``config.n_models`` FCNs on bootstrap resamples of ``(images, labels)``.
 
     ``init``: members of an earlier round to continue from (member i from ``init[i]``), which
-    lets a CPU-bound loop fine-tune instead of starting from scratch every round.
+    lets a CPU-bound loop fine-tune instead of starting from scratch every round. With early
+    stopping (``config.train.early_stop_patience``) each member is judged on its out-of-bag
+    images (its own training patches when the resample left none out).
     """
     if len(images) == 0:
         raise ValueError("the suggestive ensemble needs at least one labelled image")
@@ -70,8 +80,9 @@ def train_ensemble(
         check(cancel)
         model = _new_member(config, member, init)
         tc = _member_train_config(config, member, config.train.device)
+        oob = _out_of_bag(images, labels, idx)
         yield from sub_job(
-            train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel),
+            train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel, held_out=oob),
             member / k,
             (member + 1) / k,
             stage_prefix=f"model {member + 1}/{k}: ",
@@ -117,8 +128,11 @@ def _train_parallel(
                 model = _new_member(config, member, init)
                 tc = _member_train_config(config, member, device)
                 idx = resamples[member]
+                oob = _out_of_bag(images, labels, idx)
                 run_job(
-                    train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel),
+                    train_fcn(
+                        model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel, held_out=oob
+                    ),
                     lambda ev, m=member: events.put((m, ev, None)),
                 )
                 models[member] = model.cpu()

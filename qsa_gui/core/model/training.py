@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -70,6 +70,12 @@ class TrainConfig:
     foreground_fraction: float = 0.7  # share of patches centred on a gland pixel
     final_lr_fraction: float = 0.05  # cosine decay within each phase down to lr * this
     progress_every: int = 5
+    # Early stopping of the float phase: every ``early_stop_every`` iterations the loss on a fixed
+    # held-out patch batch is measured; after ``early_stop_patience`` checks without a 1% gain the
+    # phase ends (``iterations`` stays the cap). None: always run ``iterations``.
+    early_stop_patience: int | None = None
+    early_stop_every: int = 10
+    early_stop_patches: int = 16
 
     def __post_init__(self) -> None:
         def pos_int(name: str) -> None:
@@ -79,8 +85,10 @@ class TrainConfig:
 
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 0:
             raise ValueError(f"TrainConfig.iterations must be >= 0, got {self.iterations!r}")
-        for name in ("batch_size", "patch_size", "progress_every"):
+        for name in ("batch_size", "patch_size", "progress_every", "early_stop_every", "early_stop_patches"):
             pos_int(name)
+        if self.early_stop_patience is not None:
+            pos_int("early_stop_patience")
         if isinstance(self.inq_iterations, bool) or not isinstance(self.inq_iterations, int):
             raise ValueError("TrainConfig.inq_iterations must be an integer")
         if self.inq_iterations < 0:
@@ -107,13 +115,19 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What a finished run reports; ``final_loss`` is the mean of the last 10 iterations' losses."""
+    """What a finished run reports; ``final_loss`` is the mean of the last 10 iterations' losses.
+
+    ``float_iterations``: iterations of the float phase actually run (below ``iterations`` when
+    early stopping ended it); ``held_out_history``: the held-out patch losses it was judged on.
+    """
 
     loss_history: list[float]
     final_loss: float
     bits: int | None
     seconds: float
     iterations_done: int
+    float_iterations: int = 0
+    held_out_history: list[float] = field(default_factory=list)
 
 
 class PatchSampler:
@@ -240,17 +254,60 @@ def _cosine_lr(base: float, final_fraction: float, step: int, total: int) -> flo
     return base * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+class EarlyStopping:
+    """Plateau rule on a held-out loss: stop after ``patience`` checks without a relative gain.
+
+    A check counts as progress when the loss falls below ``best * (1 - min_rel_gain)``; the
+    learning curves of the suggestive members flatten long before a fixed budget ends, and
+    their selection only needs the members' disagreement, not the last percent of loss.
+    """
+
+    def __init__(self, patience: int, min_rel_gain: float = 0.01) -> None:
+        if patience < 1:
+            raise ValueError("patience must be >= 1")
+        self.patience = patience
+        self.min_rel_gain = min_rel_gain
+        self.best = math.inf
+        self.bad = 0
+
+    def update(self, loss: float) -> bool:
+        """Record one held-out loss; True when training should stop."""
+        if loss < self.best * (1.0 - self.min_rel_gain) or self.best == math.inf:
+            self.best = min(self.best, loss)
+            self.bad = 0
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+
+def _probe_batch(
+    images: Sequence[np.ndarray], labels: Sequence[np.ndarray], config: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """A fixed, un-augmented patch batch (own RNG, so the training patches stay as without it)."""
+    rng = np.random.default_rng([config.seed, 7919])
+    probe = PatchSampler(
+        images, labels, config.patch_size, rng, foreground_fraction=config.foreground_fraction, augment=False
+    )
+    x, g, c = probe.sample(config.early_stop_patches)
+    return x, g, c, probe.contour_pos_weight
+
+
 def train_fcn(
     model: SAFCN,
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     config: TrainConfig,
     cancel: CancelToken | None = None,
+    held_out: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> Job[TrainResult]:
     """Train ``model`` in place on (image, instance labels) pairs; a job returning TrainResult.
 
     Seeds torch's global RNG (dropout) and a numpy Generator (patches, augmentation) from
     ``config.seed``, so CPU runs are reproducible. Checks ``cancel`` every iteration.
+    With ``config.early_stop_patience`` the float phase ends once the loss on patches of
+    ``held_out`` (images the model does not train on, e.g. a bootstrap's out-of-bag images;
+    default: fixed patches of the training images) stops improving. Weights and inputs are
+    channels-last while training (measured ~1.3x faster per iteration on CPU at the small width).
     """
     t0 = time.perf_counter()
     m = model.size_multiple
@@ -272,18 +329,53 @@ def train_fcn(
         augment=config.augment,
     )
     device = pick_device(config.device)
-    model.to(device)
+    model.to(device=device, memory_format=torch.channels_last)
     model.train()
+    probe = None
+    if config.early_stop_patience is not None and config.iterations > 0:
+        src = held_out if held_out is not None and len(held_out[0]) > 0 else (images, labels)
+        px, pg, pc, pw = _probe_batch(src[0], src[1], config)
+        probe = (
+            px.to(device).contiguous(memory_format=torch.channels_last),
+            pg.to(device),
+            pc.to(device),
+            pw,
+        )
+    held_out_history: list[float] = []
+
+    def probe_loss() -> float:
+        assert probe is not None
+        model.eval()
+        with torch.no_grad():
+            out = model(probe[0])
+            value = segmentation_loss(
+                out.gland,
+                out.contour,
+                probe[1],
+                probe[2],
+                contour_pos_weight=probe[3],
+                contour_weight=config.contour_weight,
+                dice_weight=config.dice_weight,
+            )
+        model.train()
+        return float(value)
 
     train_portions = [p for p in config.inq_portions if p < 1.0] if config.bits is not None else []
     total = config.iterations + len(train_portions) * config.inq_iterations
     history: list[float] = []
     running: float | None = None
 
-    def run_phase(stage: str, n_iter: int, base_lr: float, controller: object | None) -> Job[None]:
+    def run_phase(
+        stage: str,
+        n_iter: int,
+        base_lr: float,
+        controller: object | None,
+        stopper: EarlyStopping | None = None,
+    ) -> Job[int]:
+        """Returns the iterations run (fewer than ``n_iter`` when ``stopper`` ended the phase)."""
         nonlocal running
         if n_iter <= 0:
-            return
+            return 0
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.Adam(params, lr=base_lr, weight_decay=config.weight_decay)
         for it in range(n_iter):
@@ -292,7 +384,8 @@ def train_fcn(
             for group in opt.param_groups:
                 group["lr"] = lr
             x, g, c = sampler.sample(config.batch_size)
-            x, g, c = x.to(device), g.to(device), c.to(device)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            g, c = g.to(device), c.to(device)
             out = model(x)
             loss = segmentation_loss(
                 out.gland,
@@ -315,16 +408,25 @@ def train_fcn(
                 raise FloatingPointError(f"training diverged at iteration {len(history) + 1} (loss {value})")
             history.append(value)
             running = value if running is None else 0.9 * running + 0.1 * value
-            if (it + 1) % config.progress_every == 0 or it + 1 == n_iter:
+            stop = False
+            if stopper is not None and (it + 1) % config.early_stop_every == 0 and it + 1 < n_iter:
+                held_out_history.append(probe_loss())
+                stop = stopper.update(held_out_history[-1])
+            if (it + 1) % config.progress_every == 0 or it + 1 == n_iter or stop:
                 yield Progress(
                     stage=stage,
                     fraction=len(history) / max(total, 1),
-                    message=f"iteration {it + 1}/{n_iter}",
+                    message=f"iteration {it + 1}/{n_iter}" + (" (loss plateaued: stopping)" if stop else ""),
                     metrics={"loss": running, "lr": lr},
                 )
+            if stop:
+                return it + 1
+        return n_iter
 
     yield Progress(stage="train", fraction=0.0, message="starting")
-    yield from run_phase("train", config.iterations, config.lr, None)
+    stopper = EarlyStopping(config.early_stop_patience) if probe is not None else None
+    float_done = yield from run_phase("train", config.iterations, config.lr, None, stopper)
+    total = float_done + len(train_portions) * config.inq_iterations
 
     if config.bits is not None:
         from qsa_gui.core.quant.inq import INQController
@@ -343,6 +445,7 @@ def train_fcn(
             raise RuntimeError("INQ schedule ended without quantizing every weight")
 
     model.eval()
+    model.to(memory_format=torch.contiguous_format)  # callers and model files expect plain layout
     tail = history[-10:]
     return TrainResult(
         loss_history=history,
@@ -350,11 +453,14 @@ def train_fcn(
         bits=config.bits,
         seconds=time.perf_counter() - t0,
         iterations_done=len(history),
+        float_iterations=float_done,
+        held_out_history=held_out_history,
     )
 
 
 __all__ = [
     "DEFAULT_PORTIONS",
+    "EarlyStopping",
     "PatchSampler",
     "TrainConfig",
     "TrainResult",

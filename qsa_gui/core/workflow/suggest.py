@@ -1,7 +1,10 @@
 """The Suggest verb: train (or reuse) the suggestive ensemble, score the pool, record a round.
 
 Scores are cached per ensemble key (settings, labelled set and their label files), so a
-Suggest with unchanged labels reuses them; the round is committed to the manifest last.
+Suggest with unchanged labels reuses them; the round is committed to the manifest last. The
+suggestive members are kept (``scores/<key>.members/``, also the heat-map's source) and the next
+Suggest fine-tunes them instead of starting from scratch: with early stopping, a warm member stops after a few
+held-out checks (measured in docs/benchmarks.md, "The loop at interactive speed").
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import numpy as np
 
 from qsa_gui.core.active.scoring import PoolScores, appearance_descriptor, default_k
 from qsa_gui.core.active.strategies import get_strategy, select
+from qsa_gui.core.model.fcn import SAFCN
 from qsa_gui.core.project.store import Project, SuggestionRound
-from qsa_gui.core.workflow.members import save_members
+from qsa_gui.core.workflow.members import load_members, save_members
 from qsa_gui.core.workflow.scores import strategy_scores_job
 
 from ..errors import QSAError
@@ -134,8 +138,18 @@ def _scores_for(
             yield Progress("reusing cached scores (labels unchanged)", 1.0)
             return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
     images, labels = _load_pairs(project, labelled)
+    kind = key.split("-")[0]
+    init = _load_members(project, settings, kind)
     scores, members = yield from strategy_scores_job(
-        strategy, settings, images, labels, pool, project.load_image, seed=settings.seed, cancel=cancel
+        strategy,
+        settings,
+        images,
+        labels,
+        pool,
+        project.load_image,
+        seed=settings.seed,
+        cancel=cancel,
+        init=init,
     )
     check(cancel)
     if members:  # kept for the heat-map: its per-pixel disagreement is what ranked the round
@@ -144,3 +158,21 @@ def _scores_for(
         save_members(project, key, members, bits=bits, tile=settings.tile, overlap=settings.overlap)
     project.save_scores(key, scores.arrays())
     return scores, False
+
+
+def _load_members(project: Project, settings: Settings, kind: str) -> list[SAFCN] | None:
+    """The latest earlier round's members (stored for the heat-map, :mod:`.members`) when they fit
+    today's settings: the head start of a later Suggest. None: train from scratch."""
+    if kind not in ("ens", "float"):
+        return None
+    want = settings.ensemble_config().fcn_config()
+    for rnd in reversed(project.rounds):
+        if not rnd.model_key.startswith(f"{kind}-"):
+            continue
+        stored = load_members(project, rnd.model_key, device="cpu")  # None when absent or damaged
+        if stored is None or len(stored.models) != settings.ensemble_size:
+            return None
+        if any(model.config != want for model in stored.models):
+            return None
+        return list(stored.models)
+    return None
