@@ -84,8 +84,9 @@ def test_a_later_suggest_fine_tunes_the_previous_members(project, monkeypatch):
     pool = [r.id for r in project.images if r.split == "pool"]
     _label(project, pool[:3])
     run_job(suggest_job(project, TINY))
-    kept = sorted(p.name for p in (project.folder / "scores").glob(".members-ens-*.qsam"))
-    assert kept == [f".members-ens-{i}.qsam" for i in range(TINY.ensemble_size)]
+    stored = project.ensemble_folder(project.rounds[-1].model_key)  # the heat-map's members too
+    kept = sorted(p.name for p in stored.glob("member_*.qsam"))
+    assert kept == [f"member_{i}.qsam" for i in range(TINY.ensemble_size)]
     _label(project, pool[3:5])
     run_job(suggest_job(project, TINY))
     assert inits[0] is None and inits[1] is not None and len(inits[1]) == TINY.ensemble_size
@@ -94,7 +95,7 @@ def test_a_later_suggest_fine_tunes_the_previous_members(project, monkeypatch):
     _label(project, pool[5:6])
     run_job(suggest_job(project, wider))
     assert inits[2] is None
-    (project.folder / "scores" / ".members-ens-0.qsam").write_bytes(b"not a model")
+    (project.ensemble_folder(project.rounds[-1].model_key) / "member_0.qsam").write_bytes(b"not a model")
     _label(project, pool[6:7])
     run_job(suggest_job(project, wider))
     assert inits[3] is None  # a damaged file: trained from scratch
