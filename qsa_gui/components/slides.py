@@ -34,7 +34,9 @@ KIND_WORDS: dict[str, str] = {
     KIND_OTHER: "not suggested",
 }
 #: Thicker outlines for what asks for attention (suggested) or is done (labelled).
-KIND_WIDTHS: dict[str, float] = {KIND_LABELLED: 3.0, KIND_SUGGESTED: 3.0, KIND_IN_PROGRESS: 2.0, KIND_OTHER: 1.0}
+KIND_WIDTHS: dict[str, float] = {
+    KIND_LABELLED: 3.0, KIND_SUGGESTED: 3.0, KIND_IN_PROGRESS: 2.0, KIND_OTHER: 1.0,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
