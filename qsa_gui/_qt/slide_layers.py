@@ -33,8 +33,12 @@ CLICK_SLOP_PX = 5.0
 #: Small enough that a hidden slide of 100000 px shrinks inside any region (100 px); not smaller:
 #: napari counts dims steps at the finest scale and overflows a Qt slider below ~1e-5.
 HIDDEN_SCALE = 1e-3
-TEXT_STYLE: dict[str, Any] = {"string": "{caption}", "color": "white", "size": 10, "anchor": "upper_left",
-                              "translation": [6, 6], "blending": "translucent"}  # fmt: skip
+#: Captions in their rectangle's colour (white text vanished on the glass), inside its top-left.
+TEXT_STYLE: dict[str, Any] = {"string": "{caption}", "color": {"feature": "colour"}, "size": 12,
+                              "anchor": "upper_left", "blending": "translucent"}  # fmt: skip
+#: Outline widths are in level-0 pixels: a slide's longer side over this is one "width unit", so
+#: rectangles stay a few screen pixels wide when the whole slide is in view.
+WIDTH_DIVISOR = 900.0
 
 
 class SlideLayers:
@@ -58,6 +62,7 @@ class SlideLayers:
         self.shapes: list[RegionShape] = []
         self.visible = False
         self._slide = None  # the open slide the lazy levels read from
+        self._unit = 1.0  # level-0 pixels per outline width unit (see WIDTH_DIVISOR)
 
     def get(self, role: str) -> Any | None:
         layer = self._layers.get(role)
@@ -76,6 +81,7 @@ class SlideLayers:
             slide, data = levels()
             self._close_slide()
             self._slide = slide
+            self._unit = max(1.0, max(slide.info.shape) / WIDTH_DIVISOR)
             self._set_image(data, name)
             self._set_paths(ROLE_TISSUE, list(outlines))
             self.slide_id = slide_id
@@ -98,9 +104,10 @@ class SlideLayers:
             return
         data = [s.corners() for s in self.shapes]
         features = {"caption": [s.text for s in self.shapes], "image_id": [s.image_id for s in self.shapes],
-                    "kind": [s.kind for s in self.shapes]}  # fmt: skip
+                    "kind": [s.kind for s in self.shapes],
+                    "colour": [s.colour for s in self.shapes]}  # fmt: skip
         colours = [s.colour for s in self.shapes] or "white"
-        widths = [s.width for s in self.shapes] or 1.0
+        widths = [s.width * self._unit for s in self.shapes] or self._unit
         layer = self.get(ROLE_REGIONS)
         if layer is None:
             with self._owned():
@@ -118,6 +125,7 @@ class SlideLayers:
         if data:
             layer.add_rectangles(data, edge_width=widths, edge_color=colours, face_color="transparent")
         layer.features = features
+        layer.text = TEXT_STYLE
         layer.refresh_text()
         layer.refresh()
 
@@ -187,7 +195,7 @@ class SlideLayers:
         if layer is None:
             with self._owned():
                 layer = self.viewer.add_shapes(
-                    paths, shape_type="path", name=role, edge_color=TISSUE_COLOUR, edge_width=4,
+                    paths, shape_type="path", name=role, edge_color=TISSUE_COLOUR, edge_width=2 * self._unit,
                     face_color="transparent", opacity=0.9,
                 )  # fmt: skip
             layer.editable = False
@@ -196,7 +204,7 @@ class SlideLayers:
             return
         layer.data = []
         if paths:
-            layer.add_paths(paths, edge_color=TISSUE_COLOUR, edge_width=4)
+            layer.add_paths(paths, edge_color=TISSUE_COLOUR, edge_width=2 * self._unit)
 
     def _close_slide(self) -> None:
         slide, self._slide = self._slide, None

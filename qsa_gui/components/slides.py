@@ -35,7 +35,7 @@ KIND_WORDS: dict[str, str] = {
 }
 #: Thicker outlines for what asks for attention (suggested) or is done (labelled).
 KIND_WIDTHS: dict[str, float] = {
-    KIND_LABELLED: 3.0, KIND_SUGGESTED: 3.0, KIND_IN_PROGRESS: 2.0, KIND_OTHER: 1.0,
+    KIND_LABELLED: 3.0, KIND_SUGGESTED: 3.0, KIND_IN_PROGRESS: 2.0, KIND_OTHER: 1.5,
 }  # fmt: skip
 
 

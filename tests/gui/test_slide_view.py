@@ -65,8 +65,8 @@ def test_the_slide_view_shows_the_slide_multiscale_with_one_rectangle_per_region
     assert w.viewer.layers.selection.active is rects and "region(s)" in w.last_message
     # a lazily read level-0 box equals the region's pixels
     y0, y1, x0, x1 = regions[1].box
-    np.testing.assert_array_equal(np.asarray(image.data[0][y0:y1, x0:x1]),
-                                  np.rint(p.load_image(regions[1].image_id) * 255).astype(np.uint8))  # fmt: skip
+    pixels = np.rint(p.load_image(regions[1].image_id) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(np.asarray(image.data[0][y0:y1, x0:x1]), pixels)
     # Show slide again goes back to the region, full size
     w.show_slide()
     assert not w.slide_shown and not image.visible and w.layers.get(ROLE_IMAGE).visible
