@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from qtpy.QtGui import QKeySequence
 
 from qsa_gui.components.session import Session
+from qsa_gui.components.slides import slide_of
 
 Rule = Callable[[Session], bool]
 
@@ -53,6 +54,10 @@ def _has_label_history(s: Session) -> bool:
 
 def _has_labels(s: Session) -> bool:
     return s.has_image and s.labels_data() is not None
+
+
+def _on_region(s: Session) -> bool:
+    return slide_of(s.project, s.current_image_id) is not None
 
 
 HEATMAP_TIP = (
@@ -95,6 +100,12 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
                why_not=lambda s: f"{HEATMAP_TIP}  [Alt+U]" if s.has_heatmap else
                "Nothing to map yet: label an image and press Suggest (or Retrain); the heat-map "
                "shows where the suggestive models disagree"),
+    ActionSpec("show_slide", "Slide", "Show the whole &slide",
+               "Show the whole slide this region comes from, with the suggested regions ranked on it; "
+               "click a region to paint it at full resolution (press again to go back)",
+               _on_region, "show_slide", "Alt+S", ("Ctrl+Shift+S",),
+               why_not=lambda s: "This image is not a region of a slide (import a .svs / .ndpi / "
+               "OME-TIFF slide to get regions)"),
     ActionSpec("suggest", "Suggest", "Su&ggest images to label",
                "Train the suggestive ensemble on your labels and rank the unlabelled images: "
                "the most uncertain and representative ones come first",

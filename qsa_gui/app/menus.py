@@ -24,7 +24,7 @@ from .dialogs import show_about
 ASSISTANT_MENU_ACTIONS = (
     "next_image", "previous_image", "next_suggested", "mark_done",
     "suggest", "retrain", "segment_current", "segment_all", "cancel_job", "label_history",
-    "new_gland", "trace_gland", "outlines",
+    "new_gland", "trace_gland", "outlines", "show_slide",
 )  # fmt: skip
 #: Menu status tips worded for the window where they differ from the panel's button tooltips.
 WINDOW_TIPS = {
@@ -37,6 +37,7 @@ WINDOW_TIPS = {
     "segment_current": "Predict glands on the image shown",
     "segment_all": "Predict glands on every unlabelled image",
     "label_history": "Earlier versions of this image's labels: restore one",
+    "show_slide": "The whole slide of this region, its suggested regions ranked on it",
 }
 #: Window actions whose rule is another key's in ACTIONS.
 RULE_OF = {"open_demo": "demo_project"}
@@ -165,7 +166,7 @@ class WindowMenus:
             self.menu_actions[key] = toggle
             view.addAction(toggle)
         view.addSeparator()
-        view.addActions([acts["heatmap"], acts["fit"]])
+        view.addActions([acts["heatmap"], acts["show_slide"], acts["fit"]])
         self.view_menu = view
 
         for menu in (self.file_menu, self.edit_menu, annotate, view):

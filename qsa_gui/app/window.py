@@ -47,6 +47,7 @@ from qtpy.QtWidgets import (
 )
 
 from qsa_gui._qt import napari_private
+from qsa_gui._qt.assistant.dialogs import IMAGE_FILTER
 from qsa_gui._qt.icon import app_icon
 from qsa_gui.core.project.store import STATUS_IN_PROGRESS, STATUS_LABELLED, STATUS_UNLABELLED
 
@@ -78,7 +79,6 @@ TOOLS_WIDTH, ASSISTANT_WIDTH = 260, 360
 TOOLS_MIN_WIDTH = 200
 #: Seconds to wait for a cancelled job to reach its next cancel check when quitting.
 SHUTDOWN_TIMEOUT_S = 60.0
-IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
 
 _STATUS_TEXT = {
     STATUS_UNLABELLED: "not labelled yet",

@@ -13,7 +13,10 @@ from qtpy.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from ..drops import sort_drop
 
-IMAGE_FILTER = "Images (*.tif *.tiff *.png *.jpg *.jpeg *.bmp);;All files (*)"
+#: Whole slides (.svs, .ndpi, OME-TIFF, pyramidal TIFF) import as regions (docs/slides.md).
+IMAGE_FILTER = ("Images and slides (*.tif *.tiff *.png *.jpg *.jpeg *.bmp *.svs *.ndpi *.ome.tif "
+                "*.ome.tiff *.btf);;Whole slides (*.svs *.ndpi *.ome.tif *.ome.tiff *.tif *.tiff *.btf);;"
+                "All files (*)")  # fmt: skip
 
 
 def ask_folder(parent: QWidget, title: str) -> str:

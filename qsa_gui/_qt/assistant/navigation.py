@@ -45,6 +45,7 @@ class Navigation:
         s = self.session
         if s.project is None:
             return
+        self.leave_slide()  # type: ignore[attr-defined]  # a region is painted full size, not on the slide
         if image_id == s.current_image_id and self.layers.labels is not None:
             self._select_in_gallery(image_id)
             return

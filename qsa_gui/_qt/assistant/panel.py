@@ -229,6 +229,12 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
 
     w.image_label = QLabel("", w)
     w.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    w.show_slide_button = button("show_slide")  # beside the image's name: no extra row
+    w.show_slide_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+    image_row = QHBoxLayout()
+    image_row.setContentsMargins(0, 0, 0, 0)
+    image_row.addWidget(w.image_label, 1)
+    image_row.addWidget(w.show_slide_button)
     w.message_label = QLabel("", w)
     w.message_label.setWordWrap(True)
     w.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -311,7 +317,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     layout.addLayout(header)
     layout.addWidget(line)
     layout.addWidget(splitter, 1)
-    layout.addWidget(w.image_label)
+    layout.addLayout(image_row)
     layout.addWidget(w.annotate_section)
     w.heat_legend = HeatLegend(w)  # shown with the heat-map: its scale, meaning and opacity
     layout.addWidget(w.heat_legend)

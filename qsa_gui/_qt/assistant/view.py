@@ -34,6 +34,7 @@ BUTTONS = {
     "retrain": "retrain_button",
     "segment_current": "segment_button",
     "segment_all": "segment_all_button",
+    "show_slide": "show_slide_button",
 }
 #: Project menu actions by action key.
 MENU = {

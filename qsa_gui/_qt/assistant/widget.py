@@ -18,6 +18,7 @@ Public API (used by the PySide6 main window and the napari plugin)::
     w.import_images(paths) ; w.export_to(folder)
     w.suggest() ; w.retrain() ; w.segment_current() ; w.segment_all() ; w.cancel_job() ; w.ask_settings()
     w.next_suggested() ; w.next_image() ; w.previous_image() ; w.mark_done() ; w.show_image(id)
+    w.show_slide() ; w.open_region(id) ; w.leave_slide() ; w.slide_shown   # whole slides
     w.toggle_heatmap(on) ; w.trigger(action_key)   # keys of qsa_gui._qt.actions.ACTIONS
     w.session ; w.project ; w.current_image_id ; w.runner ; w.is_busy ; w.settings_override
     signals: project_changed(object), busy_changed(bool), status_message(str), image_changed(str),
@@ -55,6 +56,7 @@ from .glands import GlandController, GlandTools
 from .navigation import Navigation
 from .panel import PANEL_WIDTH, build_panel, install_shortcuts
 from .results import RunningJob
+from .slide_view import SlideView
 from .transfers import Transfers
 from .view import PanelView
 from .watch import WindowWatcher
@@ -91,7 +93,7 @@ def _warm_up_jobs(runner: JobRunner) -> None:
         threading.Thread(target=warm_up_torch, name="qsa-torch-warm-up", daemon=True).start()
 
 
-class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWidget):
+class AssistantWidget(Navigation, SlideView, GlandTools, Transfers, dialogs.AskDialogs, QWidget):
     """Project header, gallery, actions, progress and the Suggestions / Training / History tabs."""
 
     project_changed = Signal(object)
@@ -120,6 +122,7 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         self.view_fitter = ViewFitter(viewer, self)  # re-fits the image when the canvas resizes
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
+        self._init_slide_view()  # the whole-slide overview layers (slide_view.py)
         self.last_import_report: ImportReport | None = None
         self.last_export_report: ExportReport | None = None
         self.last_retrain: RetrainResult | None = None
@@ -280,6 +283,7 @@ class AssistantWidget(Navigation, GlandTools, Transfers, dialogs.AskDialogs, QWi
         self.gallery.wait_thumbnails(5.0)
         self._watcher.release()  # a closed viewer must not be kept alive by this panel
         self.glands.tool.detach()
+        self.slide_layers.detach()
         self.layers.detach()
         self.view_fitter.detach()
         self.session.pixels.clear()

@@ -36,6 +36,7 @@ from .model import (
     GalleryFilterProxy,
     GalleryModel,
     display_status,
+    group_key,
     natural_key,
     score_text,
     suggestion_rank,
@@ -48,6 +49,7 @@ __all__ = [
     "FILTERS", "GalleryDelegate", "GalleryFilterProxy", "GalleryModel", "GalleryWidget", "ID_ROLE",
     "RANK_ROLE", "RECORD_ROLE", "REPRESENTATIVENESS_ROLE", "SORTS", "SPLIT_ROLE", "STATUS_COLOURS",
     "STATUS_ROLE", "SUGGESTION_COLOUR", "THUMBNAIL_ROLE", "THUMBNAIL_STATE_ROLE", "UNCERTAINTY_ROLE",
-    "array_to_qimage", "display_status", "load_thumbnail", "make_thumbnail", "natural_key", "score_text",
+    "array_to_qimage", "display_status", "group_key", "load_thumbnail", "make_thumbnail", "natural_key",
+    "score_text",
     "suggestion_rank", "tooltip_text", "wrap_name",
 ]  # fmt: skip

@@ -98,6 +98,18 @@ def natural_key(text: str) -> tuple:
     )
 
 
+def group_key(record: Any) -> tuple:
+    """Sort key that keeps the regions of one slide together, in raster order (top to bottom,
+    then left to right); other images by their natural name. A region's name starts with its
+    slide's name ("CMU-1.svs [x 1550, y 1044]"), so slides sort among the images by name."""
+    name = str(record.name)
+    region = getattr(record, "region", None)
+    if not region:
+        return natural_key(name)
+    y0, _, x0, _ = (int(v) for v in region["box"])
+    return natural_key(name.rsplit(" [", 1)[0]) + ((0, y0, ""), (0, x0, ""))
+
+
 def score_text(record: Any) -> str:
     """``"u=0.123 r=0.87"`` for a suggested image, "" otherwise (missing scores are left out, and so
     are the zeros of a round ranked before any model existed)."""
@@ -257,6 +269,11 @@ class GalleryModel(QAbstractListModel):
 def tooltip_text(record: Any) -> str:
     """Plain-text tooltip: name, status, split and the suggestion details."""
     lines = [str(record.name), f"status: {STATUS_TEXT[display_status(record)]}"]
+    region = getattr(record, "region", None)
+    if region:
+        y0, y1, x0, x1 = (int(v) for v in region["box"])
+        lines.append(f"region of slide {str(record.name).rsplit(' [', 1)[0]}: x {x0}-{x1}, y {y0}-{y1} "
+                     f"(tissue {float(region.get('tissue', 1.0)):.0%})")  # fmt: skip
     split = getattr(record, "split", "pool")
     if split and split != "pool":
         lines.append(f"split: {split} (held out for evaluation)")
@@ -333,7 +350,7 @@ class GalleryFilterProxy(QSortFilterProxyModel):
 
     def _key(self, index: QModelIndex) -> tuple:
         record = index.data(RECORD_ROLE)
-        name = natural_key(str(record.name)) + (str(record.id),)
+        name = group_key(record) + ((1, 0, str(record.id)),)
         if self._sort == SORT_RANK:
             rank = suggestion_rank(record)
             return (0, rank, name) if rank is not None else (1, 0, name)
