@@ -132,3 +132,20 @@ def test_the_demo_project_gets_the_quick_preset(tmp_path):
     folder = write_demo_project(tmp_path / "demo", n_images=4, size=32)
     with Project.open(folder, read_only=True) as project:
         assert matching_preset(Settings.from_dict(project.settings)) is get_settings_preset("quick")
+
+
+def test_the_estimate_lookup_never_imports_torch():
+    """The GUI looks the estimate up on its own thread before a job: a torch import there froze
+    the window for ~1.4 s on the first job (the jobs themselves run in a worker process)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qsa_gui.core.model.calibration import cached_calibration, calibration_key\n"
+        "calibration_key('small', 8, 128, 256, None)\n"
+        "cached_calibration('small', 8, 128, 256, None)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

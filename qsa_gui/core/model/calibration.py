@@ -68,14 +68,27 @@ def _resolved_device(device: str | None) -> str:
     return dev.type
 
 
+def _torch_version() -> str:
+    """The installed torch's version (``2.13.0+cpu``) without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def calibration_key(preset: str, batch_size: int, patch_size: int, tile: int, device: str | None) -> str:
-    """What the timing depends on; the preset's architecture itself, so a retuned preset re-times."""
-    import torch
+    """What the timing depends on; the preset's architecture itself, so a retuned preset re-times.
 
-    from ..runtime import configure_threads
-    from .fcn import preset_config
+    Torch-free on purpose: the GUI looks up an estimate on its own thread just before a job
+    starts, and importing torch there froze the window for ~1.4 s on the first job (the job
+    itself runs in a worker process, so the GUI process otherwise never imports torch)."""
+    from ..runtime import default_threads
+    from .presets import preset_config
 
-    threads = configure_threads()
+    env = os.environ.get("QSA_THREADS")
+    threads = max(1, int(env)) if env and env.isdigit() else default_threads()
     blob = json.dumps(
         {
             "v": CACHE_VERSION,
@@ -83,9 +96,9 @@ def calibration_key(preset: str, batch_size: int, patch_size: int, tile: int, de
             "batch": batch_size,
             "patch": patch_size,
             "tile": tile,
-            "device": _resolved_device(device),
+            "device": device or "auto",
             "threads": threads,
-            "torch": torch.__version__,
+            "torch": _torch_version(),
         },
         sort_keys=True,
     )
