@@ -42,6 +42,14 @@ def validated_image_shape(src: Path) -> tuple[int, int]:
 class ImportMixin:
     """``import_images`` of :class:`~qsa_gui.core.project.store.Project`."""
 
+    def _copy_in(self, src: Path, target: Path) -> None:
+        """Copy ``src`` to ``target`` atomically, 1 MiB at a time; a rolled-back mutation removes
+        it again (images and slides alike). Raises OSError."""
+        with open(src, "rb") as fin, atomic_open(target, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                fout.write(chunk)
+        self._on_rollback.append(lambda: target.unlink(missing_ok=True))
+
     def import_images(
         self,
         paths: Iterable[str | Path],
@@ -129,12 +137,9 @@ class ImportMixin:
             except ProjectError as e:
                 return str(e)
             try:
-                with open(src, "rb") as fin, atomic_open(target, "wb") as fout:
-                    while chunk := fin.read(1 << 20):
-                        fout.write(chunk)
+                self._copy_in(src, target)
             except OSError as e:
                 return f"cannot copy into the project ({e.strerror or e})"
-            self._on_rollback.append(lambda: target.unlink(missing_ok=True))
         else:
             rel = str(src.absolute())
         rec = ImageRecord(

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_open
 from ..errors import InputFileError, ProjectError
 from ..slides.reader import open_slide, slide_suffix
 from ..slides.regions import RegionPlan, RegionSpec, plan_regions, read_region_pixels, region_pixel_shape
@@ -123,12 +122,9 @@ class SlidesMixin:
             rel = f"images/{slide_id}{suffix}"
             target = self._inside(rel, "slide copy")  # type: ignore[attr-defined]
             try:
-                with open(src, "rb") as fin, atomic_open(target, "wb") as fout:
-                    while chunk := fin.read(1 << 20):
-                        fout.write(chunk)
+                self._copy_in(src, target)  # type: ignore[attr-defined]
             except OSError as e:
                 return f"cannot copy into the project ({e.strerror or e})"
-            self._on_rollback.append(lambda: target.unlink(missing_ok=True))  # type: ignore[attr-defined]
         else:
             rel = str(src.absolute())
         rec = SlideRecord(

@@ -236,18 +236,18 @@ class Project(LabelsMixin, ImportMixin, SlidesMixin, ArtifactsMixin):
             except OSError as e:
                 raise ProjectError(f"{self.manifest_path}: could not save ({e.strerror or e})") from e
 
+    #: The manifest's fields besides the image records, copied before a mutation and put back
+    #: when it fails (image records are restored in place, see :meth:`_mutation`).
+    _SNAPSHOT_FIELDS = (
+        "name", "settings", "rounds", "models", "current_model", "_next_image_number", "slides",
+    )  # fmt: skip
+
     def _snapshot(self) -> tuple:
-        return copy.deepcopy(
-            (
-                self.name,
-                self.settings,
-                self.rounds,
-                self.models,
-                self.current_model,
-                self._next_image_number,
-                self.slides,
-            )
-        )
+        return copy.deepcopy(tuple(getattr(self, f) for f in self._SNAPSHOT_FIELDS))
+
+    def _restore_snapshot(self, snapshot: tuple) -> None:
+        for name, value in zip(self._SNAPSHOT_FIELDS, snapshot, strict=True):
+            setattr(self, name, value)
 
     @contextlib.contextmanager
     def _mutation(self) -> Iterator[None]:
@@ -272,15 +272,7 @@ class Project(LabelsMixin, ImportMixin, SlidesMixin, ArtifactsMixin):
                 for fn in reversed(undo):  # the manifest never named these files
                     with contextlib.suppress(OSError, ProjectError):
                         fn()
-                (
-                    self.name,
-                    self.settings,
-                    self.rounds,
-                    self.models,
-                    self.current_model,
-                    self._next_image_number,
-                    self.slides,
-                ) = snapshot
+                self._restore_snapshot(snapshot)
                 restored = []
                 for key, state in saved_images:
                     rec = originals[key]
