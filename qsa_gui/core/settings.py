@@ -59,8 +59,8 @@ class Settings:
     mc_samples: int = 8
     seed: int = 0
     device: str | None = None
-    # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits) for the segmentation
-    # FCN; the suggestive ensemble's training loop (training.py) still runs INQ at ensemble_bits
+    # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits), for the suggestive
+    # ensemble and the segmentation FCN alike (model/quantized_training.py)
     quantizer: str = "inq"
 
     def __post_init__(self) -> None:

@@ -16,8 +16,9 @@ import numpy as np
 
 from qsa_gui.core.active.selection import bootstrap_indices
 from qsa_gui.core.model.fcn import SAFCN
+from qsa_gui.core.model.quantized_training import train_quantized
 from qsa_gui.core.model.segmenter import ModelSetConfig
-from qsa_gui.core.model.training import TrainConfig, train_fcn
+from qsa_gui.core.model.training import TrainConfig
 
 from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
 
@@ -82,7 +83,9 @@ def train_ensemble(
         tc = _member_train_config(config, member, config.train.device)
         oob = _out_of_bag(images, labels, idx)
         yield from sub_job(
-            train_fcn(model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel, held_out=oob),
+            train_quantized(
+                model, [images[i] for i in idx], [labels[i] for i in idx], tc, config.quantizer, cancel, oob
+            ),
             member / k,
             (member + 1) / k,
             stage_prefix=f"model {member + 1}/{k}: ",
@@ -130,8 +133,14 @@ def _train_parallel(
                 idx = resamples[member]
                 oob = _out_of_bag(images, labels, idx)
                 run_job(
-                    train_fcn(
-                        model, [images[i] for i in idx], [labels[i] for i in idx], tc, cancel, held_out=oob
+                    train_quantized(
+                        model,
+                        [images[i] for i in idx],
+                        [labels[i] for i in idx],
+                        tc,
+                        config.quantizer,
+                        cancel,
+                        oob,
                     ),
                     lambda ev, m=member: events.put((m, ev, None)),
                 )

@@ -19,7 +19,8 @@ import torch
 from qsa_gui.core.model.fcn import SAFCN, FCNConfig, load_fcn, predict_tiled, preset_config, save_fcn
 from qsa_gui.core.model.metrics import evaluate_set
 from qsa_gui.core.model.postprocess import probs_to_instances
-from qsa_gui.core.model.training import TrainConfig, train_fcn
+from qsa_gui.core.model.quantized_training import train_quantized
+from qsa_gui.core.model.training import TrainConfig
 
 from ..errors import ModelFileError
 from ..jobs import CancelToken, Job, Progress, check, sub_job
@@ -153,59 +154,14 @@ def train_segmenter(
         if init is not None and member < len(init.models):
             model.load_state_dict(init.models[member].state_dict())
         tc = replace(config.train, bits=config.bits, seed=config.seed * 1000 + 17 + member)
-        job = (
-            train_fcn(model, list(images), list(labels), tc, cancel)
-            if config.bits is None or config.quantizer == "inq"
-            else train_codebook(model, list(images), list(labels), tc, config.quantizer, cancel)
-        )
         yield from sub_job(
-            job,
+            train_quantized(model, list(images), list(labels), tc, config.quantizer, cancel),
             member / n,
             (member + 1) / n,
             stage_prefix=f"segmentation model {member + 1}/{n}: " if n > 1 else "",
         )
         models.append(model)
     return Segmenter(models, tile=config.tile, overlap=config.overlap, quantizer=config.quantizer)
-
-
-def train_codebook(
-    model: SAFCN,
-    images: list[np.ndarray],
-    labels: list[np.ndarray],
-    config: TrainConfig,
-    quantizer: str,
-    cancel: CancelToken | None = None,
-) -> Job[None]:
-    """INQ's incremental schedule with a codebook quantizer (dorefa / twn): float training, then
-    per portion freeze the weights farthest from a decision boundary and retrain the rest
-    (``train_fcn`` runs each phase; gradient hooks keep frozen weights still, and they are put
-    back on their levels after every phase, weight decay's drift included)."""
-    from qsa_gui.core.quant.codebook import CodebookController
-
-    float_cfg = replace(config, bits=None)
-    yield from sub_job(train_fcn(model, images, labels, float_cfg, cancel), 0.0, 0.6, stage_prefix="float ")
-    ctl = CodebookController(model, quantizer, portions=config.inq_portions)
-    hooks = [p.register_hook(ctl.gradient_hook(name)) for name, p in ctl.parameters]
-    try:
-        for i, portion in enumerate(ctl.portions):
-            check(cancel)
-            ctl.step(portion)
-            if portion < 1.0 and config.inq_iterations > 0:
-                phase = replace(float_cfg, iterations=config.inq_iterations, seed=config.seed + i + 1)
-                lo = 0.6 + 0.4 * i / len(ctl.portions)
-                yield from sub_job(
-                    train_fcn(model, images, labels, phase, cancel),
-                    lo,
-                    lo + 0.4 / len(ctl.portions),
-                    stage_prefix=f"{quantizer} {portion * 100:g}% ",
-                )
-                ctl.restore_frozen()
-    finally:
-        for h in hooks:
-            h.remove()
-    if not ctl.is_fully_quantized:
-        raise RuntimeError(f"{quantizer} schedule ended without quantizing every weight")
-    model.eval()
 
 
 def evaluate_segmenter(

@@ -79,8 +79,9 @@ def verify_held_by(folder: Path, pid: int) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as e:
-        raise ProjectError(f"{folder}: the project is not locked by the window that started this job "
-                           f"({e.strerror or e})") from e
+        raise ProjectError(
+            f"{folder}: the project is not locked by the window that started this job ({e.strerror or e})"
+        ) from e
     try:
         if _try_lock(fd):  # nobody holds it: the holder closed the project meanwhile
             raise ProjectError(f"{folder}: the project is no longer open in the window that started this job")

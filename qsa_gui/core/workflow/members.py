@@ -25,12 +25,20 @@ MEMBER_META = {"kind": "suggestive ensemble"}
 
 
 def save_members(
-    project: Project, model_key: str, models: Sequence[SAFCN], *, bits: int | None, tile: int, overlap: int
+    project: Project,
+    model_key: str,
+    models: Sequence[SAFCN],
+    *,
+    bits: int | None,
+    tile: int,
+    overlap: int,
+    quantizer: str = "inq",
 ) -> Path:
-    """Write the ensemble of ``model_key`` (with the tiling its scores used) into the project."""
+    """Write the ensemble of ``model_key`` (with the tiling its scores used) into the project,
+    packed by the quantizer it was trained with."""
     from qsa_gui.core.model.segmenter import Segmenter
 
-    members = Segmenter(list(models), tile=tile, overlap=overlap)
+    members = Segmenter(list(models), tile=tile, overlap=overlap, quantizer=quantizer)
     meta = dict(MEMBER_META, model_key=model_key)
     return project.save_ensemble(model_key, lambda folder: members.save(folder, bits=bits, meta=meta))
 

@@ -155,7 +155,15 @@ def _scores_for(
     if members:  # kept for the heat-map: its per-pixel disagreement is what ranked the round
         float_weights = get_strategy(strategy).needs == "float_ensemble"
         bits = settings.ensemble_config(float_weights=float_weights).bits
-        save_members(project, key, members, bits=bits, tile=settings.tile, overlap=settings.overlap)
+        save_members(
+            project,
+            key,
+            members,
+            bits=bits,
+            tile=settings.tile,
+            overlap=settings.overlap,
+            quantizer=settings.quantizer,
+        )
     project.save_scores(key, scores.arrays())
     return scores, False
 
