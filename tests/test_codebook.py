@@ -159,22 +159,20 @@ def test_segmenter_trains_saves_and_loads_a_ternary_model(tmp_path):
 @pytest.mark.parametrize("quantizer,most", [("dorefa", 2), ("twn", 3)])
 def test_suggestive_ensemble_trains_with_the_chosen_quantizer(quantizer, most):
     """settings.quantizer reaches the ensemble's members, not only the segmentation FCN."""
+    from qsa_testkit import TINY_SETTINGS
+
     from qsa_gui.core.active.ensemble import train_ensemble
     from qsa_gui.core.jobs import run_job
-    from qsa_gui.core.settings import Settings
 
     rng = np.random.default_rng(1)
     imgs = [rng.random((32, 32, 3)).astype(np.float32) for _ in range(2)]
     labs = [np.zeros((32, 32), np.int32) for _ in range(2)]
     for lab in labs:
         lab[6:18, 10:24] = 1
-    s = Settings(
-        preset="tiny",
-        ensemble_size=2,
+    s = TINY_SETTINGS.updated(
         iterations=2,
         ensemble_iterations=2,
         inq_iterations=1,
-        batch_size=2,
         patch_size=32,
         tile=32,
         overlap=0,
