@@ -101,13 +101,13 @@ def test_the_held_out_patches_are_those_of_the_held_out_images():
 def test_each_member_is_judged_on_its_out_of_bag_images(monkeypatch):
     images, labels = _discs(5)
     seen = []
-    real = ens_mod.train_fcn
+    real = ens_mod.train_quantized
 
-    def spy(model, imgs, labs, config, cancel=None, held_out=None):
+    def spy(model, imgs, labs, config, quantizer="inq", cancel=None, held_out=None):
         seen.append(({id(x) for x in imgs}, {id(x) for x in held_out[0]}, config.early_stop_patience))
-        return real(model, imgs, labs, config, cancel, held_out=held_out)
+        return real(model, imgs, labs, config, quantizer, cancel, held_out)
 
-    monkeypatch.setattr(ens_mod, "train_fcn", spy)
+    monkeypatch.setattr(ens_mod, "train_quantized", spy)
     config = EnsembleConfig(
         n_models=3, preset="tiny", bits=None, seed=2,
         train=TrainConfig(iterations=4, batch_size=2, patch_size=32, device="cpu", early_stop_patience=2,
