@@ -52,6 +52,22 @@ def _out_of_bag(
     return [images[i] for i in left], [labels[i] for i in left]
 
 
+def _member_job(
+    model: SAFCN,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    idx: np.ndarray,
+    config: TrainConfig,
+    quantizer: str,
+    cancel: CancelToken | None,
+) -> Job[object]:
+    """One member trained on its bootstrap resample ``idx``, judged on the images it left out."""
+    oob = _out_of_bag(images, labels, idx)
+    return train_quantized(
+        model, [images[i] for i in idx], [labels[i] for i in idx], config, quantizer, cancel, oob
+    )
+
+
 def train_ensemble(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
@@ -81,11 +97,8 @@ def train_ensemble(
         check(cancel)
         model = _new_member(config, member, init)
         tc = _member_train_config(config, member, config.train.device)
-        oob = _out_of_bag(images, labels, idx)
         yield from sub_job(
-            train_quantized(
-                model, [images[i] for i in idx], [labels[i] for i in idx], tc, config.quantizer, cancel, oob
-            ),
+            _member_job(model, images, labels, idx, tc, config.quantizer, cancel),
             member / k,
             (member + 1) / k,
             stage_prefix=f"model {member + 1}/{k}: ",
@@ -130,18 +143,8 @@ def _train_parallel(
             try:
                 model = _new_member(config, member, init)
                 tc = _member_train_config(config, member, device)
-                idx = resamples[member]
-                oob = _out_of_bag(images, labels, idx)
                 run_job(
-                    train_quantized(
-                        model,
-                        [images[i] for i in idx],
-                        [labels[i] for i in idx],
-                        tc,
-                        config.quantizer,
-                        cancel,
-                        oob,
-                    ),
+                    _member_job(model, images, labels, resamples[member], tc, config.quantizer, cancel),
                     lambda ev, m=member: events.put((m, ev, None)),
                 )
                 models[member] = model.cpu()
