@@ -78,3 +78,16 @@ def match_iou(truth: np.ndarray, got: np.ndarray) -> list[float]:
         g = got == j
         out.append(float((m & g).sum() / (m | g).sum()))
     return out
+
+
+def tiny_model_folder(tmp_path: Path) -> Path:
+    """A saved (untrained, seeded) tiny segmentation model: enough to run the slide pipeline."""
+    import torch
+
+    from qsa_gui.core.model.fcn import PRESETS, SAFCN
+    from qsa_gui.core.model.segmenter import Segmenter
+
+    torch.manual_seed(0)
+    folder = tmp_path / "model"
+    Segmenter([SAFCN(PRESETS["tiny"])], tile=128, overlap=16).save(folder, bits=None, meta={})
+    return folder

@@ -95,10 +95,15 @@ def test_whole_loop_through_the_cli(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_quick_finishes_and_prints_a_table(capsys):
-    assert main(["demo", "--quick", "-q"]) == 0
+def test_demo_quick_finishes_and_prints_a_paired_summary(capsys, tmp_path):
+    assert main(["demo", "--quick", "-q", "--per-seed", "--json", str(tmp_path / "d.json")]) == 0
     out = capsys.readouterr().out
-    assert "QSA" in out and "RANDOM" in out
+    assert "QSA" in out and "RANDOM" in out  # the per-seed tables
+    assert "qsa − random" in out and "AULC 10%–50%" in out and "paired seeds" in out
+    import json
+
+    rows = json.loads((tmp_path / "d.json").read_text())["rows"]
+    assert sorted({r["seed"] for r in rows}) == [0, 1, 2]
 
 
 def test_glas_reproduction_command_on_a_glas_shaped_folder(tmp_path, capsys):

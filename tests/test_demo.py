@@ -63,3 +63,28 @@ def test_gui_demo_project_adds_the_shipped_real_he_samples(tmp_path):
         real = [r for r in p.images if r.name in {s.name for s in sample_images()}]
         assert all(r.split == "pool" and r.status == "unlabelled" for r in real)
         assert len(p.images) == 6 + len(real)
+
+
+def test_demo_runs_every_seed_and_prints_a_paired_summary():
+    """`qsa demo`'s promise: several independent seeds, compared paired, never one seed's luck."""
+    from qsa_gui.core.workflow.simulation import DemoConfig, demo_job
+
+    config = DemoConfig(n_pool=6, n_test=2, image_size=64, fractions=(0.2, 0.5), seeds=(0, 1), settings=TINY)
+    result = run_job(demo_job(config))
+    assert sorted({r["seed"] for r in result.rows}) == [0, 1]
+    assert {(r["seed"], r["strategy"], r["round"]) for r in result.rows} == {
+        (s, st, rnd) for s in (0, 1) for st in ("qsa", "random") for rnd in (1, 2)
+    }
+    # each seed has its own pool: seed 1's first-round metrics are not seed 0's
+    rnd1 = [r for r in result.rows if r["round"] == 1 and r["strategy"] == "random"]
+    first = {r["seed"]: r["object_dice"] for r in rnd1}
+    assert first[0] != first[1]
+    # both strategies start from the seed's shared first set: round 1 is identical, paired
+    for seed in (0, 1):
+        r1 = {r["strategy"]: r for r in result.rows if r["seed"] == seed and r["round"] == 1}
+        assert r1["qsa"]["object_f1"] == r1["random"]["object_f1"]
+    table = result.table()
+    assert "qsa − random" in table and "wins" in table and "AULC 20%–50% qsa − random" in table
+    assert "[" in table.splitlines()[1]  # two seeds: an interval, not a bare number
+    assert "paired seeds" in result.verdict()
+    assert "QSA" in result.seed_table(1) and "RANDOM" in result.seed_table(1)

@@ -37,6 +37,8 @@ BAD = {
     "seed": [-1, "0", 1.5],
     "device": ["gpu", "cuda:", "cuda:x", "CPU", 0, ""],
     "quantizer": ["INQ", "binary", None, 1],
+    "executor": ["slurm", None, "Ray"],
+    "ray_address": ["", "  ", 6379],
 }
 
 
@@ -61,6 +63,8 @@ def test_good_values_are_accepted():
     s = Settings(ensemble_bits=None, seg_bits=2, k=1, k_top=3, lr=1, suggest_fraction=1, seed=0)
     assert s.ensemble_config().bits is None and s.segmenter_config().bits == 2
     assert Settings.from_dict(s.to_dict()) == s
+    ray = Settings(executor="ray", ray_address="ray://head:10001").ensemble_config()
+    assert (ray.executor, ray.ray_address) == ("ray", "ray://head:10001")
 
 
 def test_one_bit_check_everywhere():

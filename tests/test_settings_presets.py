@@ -52,6 +52,9 @@ def test_key_value_parsing_types_none_and_errors():
                    "k": None, "strategy": "random"}  # fmt: skip
     assert type(got["iterations"]) is int and type(got["lr"]) is float
     assert parse_value("device", "cuda:1") == "cuda:1"
+    assert parse_value("device", "auto") is None and parse_value("k", "auto") is None
+    assert parse_value("ray_address", "auto") == "auto"  # Ray's own word for the running cluster
+    assert parse_value("ray_address", "none") is None
     with pytest.raises(ValueError, match="unknown setting 'itrations'"):
         parse_value("itrations", "3")
     with pytest.raises(ValueError, match=r"settings\.iterations must be an integer, got 'many'"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from slide_testkit import ThresholdModel, match_iou, write_painted
+from slide_testkit import ThresholdModel, match_iou, tiny_model_folder, write_painted
 
 from qsa_gui.cli.main import main
 from qsa_gui.core.errors import Cancelled
@@ -67,18 +66,6 @@ def test_a_40x_slide_is_segmented_at_20x_in_full_resolution_coordinates(tmp_path
     assert min(ious[k - 1] for k in big) > 0.9  # resampled by 2: boundaries move by a pixel
 
 
-def _model_folder(tmp_path: Path) -> Path:
-    import torch
-
-    from qsa_gui.core.model.fcn import PRESETS, SAFCN
-    from qsa_gui.core.model.segmenter import Segmenter
-
-    torch.manual_seed(0)
-    folder = tmp_path / "model"
-    Segmenter([SAFCN(PRESETS["tiny"])], tile=128, overlap=16).save(folder, bits=None, meta={})
-    return folder
-
-
 def test_batch_is_resumable_and_never_half_finished(tmp_path: Path, monkeypatch) -> None:
     slides = [write_painted(tmp_path / "in" / f"s{i}.ome.tif", (256, 384), seed=20 + i)[0] for i in range(3)]
     (tmp_path / "in" / "notes.txt").write_text("not a slide")
@@ -122,7 +109,7 @@ def _threshold_segment_one(real):
 def test_cli_segment_slides_with_a_real_model(tmp_path: Path, capsys) -> None:
     write_painted(tmp_path / "in" / "a.ome.tif", (256, 384), seed=30)
     (tmp_path / "in" / "bad.svs").write_bytes(b"II*\x00" + b"\x00" * 100)
-    model = _model_folder(tmp_path)
+    model = tiny_model_folder(tmp_path)
     argv = [
         "segment-slides",
         str(tmp_path / "in"),
@@ -138,16 +125,3 @@ def test_cli_segment_slides_with_a_real_model(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "out" / "a" / "summary.json").is_file()
     assert main(argv) == 2
     assert "skipped" in capsys.readouterr().out
-
-
-@pytest.mark.slow  # ~40 s: starting Ray dominates (CI: pip install "qsa-gui[ray]"; pytest -m slow -k ray)
-@pytest.mark.skipif(
-    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install qsa-gui[ray])"
-)
-def test_ray_executor_runs_slides_as_tasks(tmp_path: Path) -> None:
-    slides = [write_painted(tmp_path / "in" / f"r{i}.ome.tif", (256, 384), seed=40 + i)[0] for i in range(2)]
-    model = _model_folder(tmp_path)
-    job = batch.segment_slides_job(slides, tmp_path / "out", model, executor="ray", ray_init={"num_cpus": 2})
-    report = run_job(job)
-    assert sorted(r.slide for r in report.done) == ["r0.ome.tif", "r1.ome.tif"] and not report.failed
-    assert all((tmp_path / "out" / s / "summary.json").is_file() for s in ("r0", "r1"))

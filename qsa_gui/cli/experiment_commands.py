@@ -12,6 +12,8 @@ from .progress import run_with_progress
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from qsa_gui.core.workflow.demo_project import write_demo_project
     from qsa_gui.core.workflow.simulation import DemoConfig, demo_job
 
@@ -19,30 +21,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
         path = write_demo_project(args.write_project, seed=args.seed or 0)
         print(f"wrote demo project {path}")
         return 0
-    config = DemoConfig.quick(seed=args.seed or 0) if args.quick else DemoConfig(seed=args.seed or 0)
+    seeds = (args.seed,) if args.seed is not None else tuple(args.seeds)
+    config = DemoConfig.quick(seeds=seeds) if args.quick else DemoConfig(seeds=seeds)
     if args.strategies:
-        from dataclasses import replace
-
         config = replace(config, strategies=tuple(s.strip() for s in args.strategies.split(",")))
     t0 = time.monotonic()
     result = run_with_progress(lambda c: demo_job(config, c), args.quiet)
     print()
     st = config.settings
     print(
-        f"qsa demo{' --quick' if args.quick else ''}: {config.n_pool} pool + {config.n_test} held-out test "
-        f"images ({config.image_size}x{config.image_size}), preset {st.preset}, {st.ensemble_size} "
-        f"suggestive FCNs at {st.ensemble_bits or 'float'} bits, "
+        f"qsa demo{' --quick' if args.quick else ''}: per seed {config.n_pool} generated pool + "
+        f"{config.n_test} held-out test images ({config.image_size}x{config.image_size}), preset "
+        f"{st.preset}, {st.ensemble_size} suggestive FCNs at {st.ensemble_bits or 'float'} bits, "
         f"segmentation FCN at {st.seg_bits or 'float'} bits"
     )
+    if args.per_seed or len(seeds) == 1:
+        for seed in seeds:
+            print(f"\nseed {seed}: object F1 / Dice (higher is better) / Hausdorff (px, lower is better)")
+            print(result.seed_table(seed))
+        print()
     print(
-        "object F1 / object Dice (higher is better) / object Hausdorff (px, lower is better) on the test set"
+        f"object F1 on the test images over seeds {list(seeds)}: mean [95% CI], and the paired "
+        "difference (same seed, same first labelled set)"
     )
     print(result.table())
+    if "qsa" in config.strategies and "random" in config.strategies:
+        print(result.verdict())
     print(f"total {time.monotonic() - t0:.0f} s")
-    if args.json:
-        from dataclasses import asdict
+    if args.plot:
+        from .replay_plot import write_replay_plot
 
-        Path(args.json).write_text(json.dumps([asdict(r) for r in result.rows], indent=2))
+        title = f"qsa demo: {config.n_pool} generated pool images, {len(seeds)} seeds"
+        print(write_replay_plot(result, Path(args.plot), title=title, what="held-out test images"))
+    if args.json:
+        from qsa_gui.core.atomic import atomic_write_json
+
+        atomic_write_json(args.json, {"rows": result.rows, "seeds": list(seeds)})
     return 0
 
 
@@ -155,7 +169,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     plot_path = Path(args.plot or "replay.png")
     from .replay_plot import write_replay_plot
 
-    note = write_replay_plot(result, plot_path)
+    title = f"qsa replay: {result.n_pool} pool, {result.n_test} test images, {len(result.seeds)} seeds"
+    note = write_replay_plot(result, plot_path, title=title)
     print(note)
     if args.json:
         from qsa_gui.core.atomic import atomic_write_json

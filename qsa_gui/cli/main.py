@@ -131,8 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_slide_commands(add)
 
     sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
-    sp.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")
-    sp.add_argument("--seed", type=int)
+    sp.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes for 3 seeds)")
+    sp.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="independent repeats, paired (default 0 1 2)"
+    )
+    sp.add_argument("--seed", type=int, help="one seed only (no interval); with --write-project, its seed")
+    sp.add_argument("--per-seed", action="store_true", help="also print each seed's round-by-round table")
+    sp.add_argument("--plot", metavar="PNG", help="also plot the learning curves with 95%% bands here")
     sp.add_argument(
         "--strategies",
         help=f"comma-separated, from {','.join(s for s in registry.STRATEGIES if s != 'diverse')}",

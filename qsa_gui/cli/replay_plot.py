@@ -11,11 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from qsa_gui.core.workflow.curves import mean_ci, paired_difference, values_at_round
-from qsa_gui.core.workflow.replay import ReplayResult
+from qsa_gui.core.workflow.paired_runs import PairedRuns
 
 
-def write_replay_plot(result: ReplayResult, path: Path, baseline: str = "random") -> str:
-    """Write the PNG atomically; returns the line to print."""
+def write_replay_plot(
+    result: PairedRuns,
+    path: Path,
+    *,
+    title: str,
+    what: str = "held-out labelled images",
+    baseline: str = "random",
+) -> str:
+    """Write the PNG atomically (the replay's and the demo's); returns the line to print."""
     try:
         import matplotlib
 
@@ -51,16 +58,13 @@ def write_replay_plot(result: ReplayResult, path: Path, baseline: str = "random"
             axd.plot(x, d, marker="o", color=f"C{k}", label=f"{s} − {baseline}")
             axd.fill_between(x, dlo, dhi, color=f"C{k}", alpha=0.15)
     axd.axhline(0.0, color="k", lw=1)
-    ax.set_title("object F1 on held-out labelled images (mean, 95% CI)", fontsize=10)
+    ax.set_title(f"object F1 on {what} (mean, 95% CI)", fontsize=10)
     axd.set_title(f"object F1 − {baseline}, same seed (95% CI)", fontsize=10)
     for a in (ax, axd):
         a.set_xlabel("fraction of the labelled pool")
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
-    fig.suptitle(
-        f"qsa replay: {result.n_pool} pool, {result.n_test} test images, {len(result.seeds)} seeds",
-        fontsize=11,
-    )
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=90)

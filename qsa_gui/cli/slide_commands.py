@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import QSAError
+from ..core.ray_tasks import EXECUTORS
 from .common import open_project
 from .progress import run_with_progress
 
@@ -66,7 +67,7 @@ def add_commands(add) -> None:
     src.add_argument("--project", help="use this project's current model")
     src.add_argument("--model", help="a model folder (models/seg-vNNNN of a project)")
     sp.add_argument("--magnification", type=float, default=None, help="default: the project's regions' (20x)")
-    sp.add_argument("--executor", choices=("local", "ray"), default="local")
+    sp.add_argument("--executor", choices=EXECUTORS, default="local")
     sp.add_argument("--address", help="Ray cluster address (ray://host:10001 or auto); default: a local Ray")
     sp.add_argument("--device", help="cpu, cuda or cuda:N")
     sp.add_argument("-q", "--quiet", action="store_true")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from qsa_gui.core.active.strategies import get_strategy
 from qsa_gui.core.model.presets import preset_config
 from qsa_gui.core.quant.bits import check_bits, check_quantizer
+from qsa_gui.core.ray_tasks import EXECUTORS
 
 if TYPE_CHECKING:
     from qsa_gui.core.active.ensemble import EnsembleConfig
@@ -62,6 +63,10 @@ class Settings:
     # inq (the paper's, at *_bits), dorefa (1 bit) or twn (ternary, 2 bits), for the suggestive
     # ensemble and the segmentation FCN alike (model/quantized_training.py)
     quantizer: str = "inq"
+    # where the suggestive members train: "local" (this process, one per GPU when there are
+    # several) or "ray" (one Ray task each, on the cluster at ray_address; pip install qsa-gui[ray])
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -135,7 +140,7 @@ class Settings:
             )
             inq = min(self.inq_iterations, max(1 if self.inq_iterations else 0, inq))
         train = replace(config.train, inq_iterations=inq, early_stop_patience=self.ensemble_patience)
-        return replace(config, train=train)
+        return replace(config, train=train, executor=self.executor, ray_address=self.ray_address)
 
     def segmenter_config(self, *, warm: bool = False) -> SegmenterConfig:
         """``warm``: fine-tuning an earlier model (``finetune_iterations``)."""
@@ -211,6 +216,12 @@ def _validate(s: Settings) -> None:
         except ValueError as exc:
             raise ValueError(f"settings.{name}: {exc}") from None
     check_quantizer(s.quantizer, "settings.quantizer")
+    if s.executor not in EXECUTORS:
+        raise ValueError(f"settings.executor must be one of {', '.join(EXECUTORS)}, got {s.executor!r}")
+    if s.ray_address is not None and not (isinstance(s.ray_address, str) and s.ray_address.strip()):
+        raise ValueError(
+            f"settings.ray_address must be None or an address such as 'auto', got {s.ray_address!r}"
+        )
     if s.device is not None and not (isinstance(s.device, str) and _DEVICE.fullmatch(s.device)):
         raise ValueError(f"settings.device must be None, 'cpu', 'cuda', 'cuda:N' or 'mps', got {s.device!r}")
 

@@ -99,6 +99,11 @@ def field_types() -> dict[str, tuple[type, bool]]:
     return out
 
 
+# "auto" means automatic (None) for every optional setting but these, where it is a real value
+# (Ray's "connect to the running cluster")
+KEEPS_AUTO = frozenset({"ray_address"})
+
+
 def parse_value(key: str, text: str) -> Any:
     """The typed value of ``KEY=text``; a ValueError names ``settings.KEY``."""
     types_ = field_types()
@@ -106,9 +111,10 @@ def parse_value(key: str, text: str) -> Any:
         raise ValueError(f"unknown setting {key!r}; known: {', '.join(types_)}")
     base, optional = types_[key]
     raw = text.strip()
+    clears = ("none", "null", "") if key in KEEPS_AUTO else ("none", "null", "auto", "")
     if (
         optional
-        and raw.lower() in ("none", "null", "auto", "")
+        and raw.lower() in clears
         or key in BIT_FIELDS
         and raw.lower() == "float"
     ):

@@ -2,7 +2,8 @@
 
 Bootstrap resampling (and, in QSA, INQ quantization) is what makes the members disagree where
 the labelled data say little; that disagreement is the uncertainty signal. The members are
-independent, so on a machine with several CUDA devices they train in parallel, one per device.
+independent, so on a machine with several CUDA devices they train in parallel, one per device,
+and with ``executor="ray"`` as Ray tasks on a cluster (one GPU per task where it has GPUs).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class EnsembleConfig(ModelSetConfig):
     """How the K suggestive FCNs are built and trained (the shared fields, K = 5 by default)."""
 
     n_models: int = 5
+    executor: str = "local"  # "local": this process (one member per GPU); "ray": Ray tasks
+    ray_address: str | None = None  # the cluster to join; None: a local Ray instance
 
 
 def _member_train_config(config: EnsembleConfig, member: int, device: str | None) -> TrainConfig:
@@ -88,6 +91,8 @@ def train_ensemble(
         raise ValueError("images and labels differ in length")
     rng = np.random.default_rng(config.seed)
     resamples = bootstrap_indices(len(images), config.n_models, rng)
+    if config.executor == "ray" and config.n_models > 1:
+        return (yield from _train_ray(images, labels, config, resamples, cancel, init))
     devices = _cuda_devices()
     if len(devices) > 1 and config.n_models > 1 and config.train.device in (None, "cuda"):
         return (yield from _train_parallel(images, labels, config, resamples, devices, cancel, init))
@@ -107,13 +112,21 @@ def train_ensemble(
     return models
 
 
-def _new_member(config: EnsembleConfig, member: int, init: Sequence[SAFCN] | None = None) -> SAFCN:
+def _new_member(
+    config: EnsembleConfig, member: int, init: Sequence[SAFCN] | dict[int, SAFCN] | None = None
+) -> SAFCN:
+    """Member ``member`` seeded from its index, starting from ``init[member]`` where given."""
     import torch
 
     torch.manual_seed(config.seed * 1000 + member)
     model = SAFCN(config.fcn_config())
-    if init is not None and member < len(init):
-        model.load_state_dict(init[member].state_dict())
+    start = (
+        init.get(member)
+        if isinstance(init, dict)
+        else (init[member] if init and member < len(init) else None)
+    )
+    if start is not None:
+        model.load_state_dict(start.state_dict())
     return model
 
 
@@ -177,4 +190,52 @@ def _train_parallel(
         )
     for t in threads:
         t.join()
+    return [m for m in models if m is not None]
+
+
+def _member_task(
+    config: EnsembleConfig,
+    member: int,
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    idx: np.ndarray,
+    start: SAFCN | None,
+) -> SAFCN:
+    """What a Ray worker runs: one member, from scratch or from ``start``, returned on the CPU."""
+    from ..runtime import configure_threads
+
+    configure_threads()
+    model = _new_member(config, member, None if start is None else {member: start})
+    tc = _member_train_config(config, member, config.train.device)
+    run_job(_member_job(model, images, labels, idx, tc, config.quantizer, None))
+    return model.cpu()
+
+
+def _train_ray(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    config: EnsembleConfig,
+    resamples: list[np.ndarray],
+    cancel: CancelToken | None,
+    init: Sequence[SAFCN] | None = None,
+) -> Job[list[SAFCN]]:
+    """Every member as one Ray task; the labelled images are put in Ray's object store once."""
+    from ..errors import QSAError
+    from ..ray_tasks import ray_session, run_tasks
+
+    k = config.n_models
+    yield Progress(f"training {k} models as Ray tasks", 0.0, "starting")
+    with ray_session(config.ray_address) as ray:
+        refs = ray.put(list(images)), ray.put(list(labels))
+        calls = [
+            (config, m, *refs, resamples[m], init[m] if init is not None and m < len(init) else None)
+            for m in range(k)
+        ]
+        models: list[SAFCN | None] = [None] * k
+        tasks = run_tasks(ray, _member_task, calls, device=config.train.device, cancel=cancel)
+        for done, (member, model, error) in enumerate(tasks, 1):
+            if error is not None:
+                raise QSAError(f"suggestive model {member + 1}/{k} failed as a Ray task: {error}")
+            models[member] = model
+            yield Progress(f"training {k} models as Ray tasks", done / k, f"{done}/{k} trained")
     return [m for m in models if m is not None]

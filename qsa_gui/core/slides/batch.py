@@ -3,9 +3,8 @@
 Each slide's outputs are written into a hidden work folder ``OUT/.<stem>.partial-<pid>/`` and
 renamed to ``OUT/<stem>/`` when complete (``summary.json`` written last inside it), so a folder
 ``OUT/<stem>/`` with a summary is finished and skipped on the next run, and a killed run leaves
-only a hidden partial folder (removed on the next run). Why Ray and not a scheduler of our own:
-Ray already runs on the clusters pathology groups have (start-up on SLURM / Kubernetes in
-docs/slides.md); a slide is one task, which is all the parallelism this needs.
+only a hidden partial folder (removed on the next run). As Ray tasks
+(:mod:`qsa_gui.core.ray_tasks`) a slide is one task, which is all the parallelism this needs.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ from pathlib import Path
 
 from ..errors import Cancelled, InputFileError, QSAError
 from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
+from ..ray_tasks import EXECUTORS
 from .reader import looks_like_slide
 from .regions import DEFAULT_MAGNIFICATION
 from .segment import SlideResult, read_summary, segment_slide
-
-EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -159,35 +157,17 @@ def segment_slides_job(
 
 
 def _ray(todo, out, model_dir, magnification, device, address, init, report, cancel) -> Job[None]:
-    try:
-        import ray
-    except ImportError:
-        raise QSAError("the ray executor needs Ray: pip install 'qsa-gui[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, **init)
-    try:
-        task = ray.remote(num_cpus=1)(_run_one)
-        pending = {task.remote(model_dir, str(p), str(out), magnification, device): p for p in todo}
-        total = max(1, len(pending))
-        while pending:
-            if cancel is not None and cancel.cancelled:
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                check(cancel)
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            for ref in ready:
-                p = pending.pop(ref)
-                try:
-                    report.done.append(ray.get(ref))
-                except Exception as e:  # noqa: BLE001 - a task's failure is that slide's, not the batch's
-                    report.failed.append(
-                        (p.name, str(getattr(e, "cause", None) or e).strip().splitlines()[-1])
-                    )
-                done = total - len(pending)
-                yield Progress(
-                    "segmenting slides", done / total, f"{done}/{total} slides ({p.name} finished)"
-                )
-    finally:
-        if started:
-            ray.shutdown()
+    from ..ray_tasks import ray_session, run_tasks
+
+    with ray_session(address, init) as ray:
+        calls = [(model_dir, str(p), str(out), magnification, device) for p in todo]
+        total = max(1, len(calls))
+        for done, (i, result, error) in enumerate(
+            run_tasks(ray, _run_one, calls, device=device, cancel=cancel), 1
+        ):
+            p = todo[i]
+            if error is None:
+                report.done.append(result)
+            else:  # a task's failure is that slide's, not the batch's
+                report.failed.append((p.name, str(error).strip().splitlines()[-1]))
+            yield Progress("segmenting slides", done / total, f"{done}/{total} slides ({p.name} finished)")

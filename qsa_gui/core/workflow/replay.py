@@ -10,7 +10,6 @@ strategies are compared paired, seed by seed (:mod:`qsa_gui.core.workflow.curves
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
@@ -23,64 +22,19 @@ from ..errors import QSAError
 from ..jobs import CancelToken, Job, Progress, sub_job
 from ..settings import Settings
 from .common import _load_pairs
-from .curves import aulc_by_seed, mean_ci, paired_difference, values_at_round
+from .paired_runs import PairedRuns, json_safe
 from .simulation import active_learning_job
 
 MIN_POOL = 5
 
 
 @dataclass
-class ReplayResult:
-    """Rows (dicts: strategy, seed, round, fraction, metrics) of every seed, and what was used."""
+class ReplayResult(PairedRuns):
+    """The seeds' rows, and which labelled images were the pool and which the test set."""
 
-    rows: list[dict]
-    strategies: tuple[str, ...]
-    seeds: tuple[int, ...]
-    n_pool: int
-    n_test: int
-    test_from: str  # "test split" or "held-out pool images"
-    fractions: tuple[float, ...] = (0.1, 0.5)
-
-    def table(self, metric: str = "object_f1", baseline: str = "random") -> str:
-        """Per round: each strategy's mean [95% CI] and its paired difference to ``baseline``."""
-        rounds = sorted({int(r["round"]) for r in self.rows})
-        others = [s for s in self.strategies if s != baseline]
-        lines = [f"{'labelled':>9} " + " ".join(f"| {s:^22}" for s in self.strategies)]
-        lines[0] += "".join(f" | {s + ' − ' + baseline:^30}" for s in others if baseline in self.strategies)
-        for rnd in rounds:
-            fr = np.mean([r["fraction"] for r in self.rows if r["round"] == rnd])
-            cells = []
-            for s in self.strategies:
-                iv = mean_ci(list(values_at_round(self.rows, s, rnd, metric).values()))
-                cells.append(f"| {_iv(iv):^22}")
-            if baseline in self.strategies:
-                base = values_at_round(self.rows, baseline, rnd, metric)
-                for s in others:
-                    d = paired_difference(values_at_round(self.rows, s, rnd, metric), base)
-                    cells.append(f" | {_diff(d):^30}")
-            lines.append(f"{fr:>9.0%} " + " ".join(cells))
-        lo, hi = min(self.fractions), max(self.fractions)
-        if baseline in self.strategies and hi > lo:
-            base_a = aulc_by_seed(self.rows, baseline, metric, lo, hi)
-            for s in others:
-                d = paired_difference(aulc_by_seed(self.rows, s, metric, lo, hi), base_a)
-                if d.n:
-                    lines.append(f"AULC {lo:.0%}–{hi:.0%} {s} − {baseline}: {_diff(d)}")
-        return "\n".join(lines)
-
-
-def _iv(iv) -> str:
-    if iv.n == 0:
-        return ""
-    return f"{iv.mean:.3f}" if iv.n < 2 else f"{iv.mean:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
-
-
-def _diff(d) -> str:
-    if d.n == 0:
-        return ""
-    iv = d.interval
-    band = "" if iv.n < 2 else f" [{iv.low:+.3f}, {iv.high:+.3f}]"
-    return f"{iv.mean:+.3f}{band} wins {d.wins}/{d.n}"
+    n_pool: int = 0
+    n_test: int = 0
+    test_from: str = ""  # "test split" or "held-out pool images"
 
 
 def replay_split(project: Project, test_fraction: float = 0.25) -> tuple[list[str], list[str], str]:
@@ -133,10 +87,13 @@ def replay_job(
             0.01 + 0.99 * (si + 1) / len(seeds),
             stage_prefix=f"seed {seed}: ",
         )
-        rows += [dict(asdict(r), seed=seed) for r in got]
-    for r in rows:
-        if not math.isfinite(r["object_hausdorff"]):
-            r["object_hausdorff"] = None  # JSON has no infinity; None = no object to measure
+        rows += [asdict(r) for r in got]
     return ReplayResult(
-        rows, tuple(strategies), tuple(seeds), len(pool_ids), len(test_ids), test_from, tuple(fractions)
+        json_safe(rows),
+        tuple(strategies),
+        tuple(seeds),
+        tuple(fractions),
+        n_pool=len(pool_ids),
+        n_test=len(test_ids),
+        test_from=test_from,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -22,11 +22,17 @@ from qsa_gui.core.workflow.scores import strategy_scores_job
 
 from ..jobs import CancelToken, Job, Progress, check, sub_job
 from ..settings import Settings
+from .paired_runs import PairedRuns, json_safe
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; ``quick()`` is the under-a-minute variant."""
+    """Sizes of the demo; ``quick()`` is the under-two-minutes variant.
+
+    Every seed generates its own pool and test set and draws its own first labelled set (which
+    all strategies share), so the seeds are independent repeats and the strategies are compared
+    paired, seed by seed: one seed on a 30-image pool says nothing either way.
+    """
 
     n_pool: int = 30
     n_test: int = 8
@@ -34,7 +40,7 @@ class DemoConfig:
     fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     strategies: tuple[str, ...] = ("qsa", "random")
     malignant_fraction: float = 0.3
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)
     settings: Settings = field(
         default_factory=lambda: Settings(
             preset="compact",
@@ -50,13 +56,13 @@ class DemoConfig:
     )
 
     @classmethod
-    def quick(cls, seed: int = 0) -> DemoConfig:
+    def quick(cls, seeds: tuple[int, ...] = (0, 1, 2)) -> DemoConfig:
         return cls(
             n_pool=20,
             n_test=6,
             image_size=128,
             fractions=(0.1, 0.3, 0.5),
-            seed=seed,
+            seeds=seeds,
             settings=Settings(
                 preset="compact",
                 ensemble_size=3,
@@ -85,32 +91,34 @@ class DemoRow:
     test_set: str = "test"
     segmenter: str = "seg"
     mean_uncertainty: float = float("nan")  # of the unlabelled pool when this round's picks were made
+    seed: int = 0
 
 
 @dataclass
-class DemoResult:
-    config: DemoConfig
-    rows: list[DemoRow]
+class DemoResult(PairedRuns):
+    """Every seed's rows (as dicts, like the replay's) and the demo's sizes."""
 
-    def table(self) -> str:
-        """The per-round table, QSA and random side by side."""
-        strategies = list(dict.fromkeys(r.strategy for r in self.rows))
-        by = {(r.strategy, r.round): r for r in self.rows}
-        rounds = sorted({r.round for r in self.rows})
-        head = f"{'round':>5} {'labelled':>10} " + " ".join(f"| {s.upper():^26}" for s in strategies)
-        sub = f"{'':>5} {'':>10} " + " ".join(f"| {'F1':>7} {'Dice':>7} {'Haus':>8}  " for _ in strategies)
+    config: DemoConfig | None = None
+
+    def seed_table(self, seed: int) -> str:
+        """One seed's per-round table, the strategies side by side."""
+        rows = [r for r in self.rows if r["seed"] == seed]
+        by = {(r["strategy"], r["round"]): r for r in rows}
+        rounds = sorted({r["round"] for r in rows})
+        head = f"{'round':>5} {'labelled':>10} " + " ".join(f"| {s.upper():^26}" for s in self.strategies)
+        cell = f"| {'F1':>7} {'Dice':>7} {'Haus':>8}  "
+        sub = f"{'':>5} {'':>10} " + cell * len(self.strategies)
         lines = [head, sub, "-" * len(sub)]
         for rnd in rounds:
-            first = next(by[(s, rnd)] for s in strategies if (s, rnd) in by)
+            first = next(by[(s, rnd)] for s in self.strategies if (s, rnd) in by)
             cells = []
-            for s in strategies:
+            for s in self.strategies:
                 r = by.get((s, rnd))
+                haus = float("inf") if r is None or r["object_hausdorff"] is None else r["object_hausdorff"]
                 cells.append(
-                    f"| {r.object_f1:7.3f} {r.object_dice:7.3f} {r.object_hausdorff:8.2f}  "
-                    if r
-                    else f"| {'':26}"
+                    f"| {r['object_f1']:7.3f} {r['object_dice']:7.3f} {haus:8.2f}  " if r else f"| {'':26}"
                 )
-            lines.append(f"{rnd:>5} {first.n_labelled:>4} ({first.fraction:3.0%}) " + " ".join(cells))
+            lines.append(f"{rnd:>5} {first['n_labelled']:>4} ({first['fraction']:3.0%}) " + " ".join(cells))
         return "\n".join(lines)
 
 
@@ -119,32 +127,42 @@ def _as_arrays(samples: Sequence[GlandSample]) -> tuple[list[np.ndarray], list[n
 
 
 def demo_job(config: DemoConfig | None = None, cancel: CancelToken | None = None) -> Job[DemoResult]:
-    """Run the whole loop for each strategy and measure every round on the held-out test set."""
+    """Run the whole loop for each seed and strategy; measure every round on held-out images."""
     config = config or DemoConfig()
-    yield Progress("generating glands", 0.0, f"{config.n_pool} pool + {config.n_test} test images")
-    data = generate_dataset(
-        config.n_pool + config.n_test,
-        seed=config.seed,
-        size=(config.image_size, config.image_size),
-        malignant_fraction=config.malignant_fraction,
+    if not config.seeds:
+        raise ValueError("the demo needs at least one seed")
+    rows: list[dict] = []
+    n = len(config.seeds)
+    for si, seed in enumerate(config.seeds):
+        yield Progress(
+            f"seed {seed}: generating glands", si / n, f"{config.n_pool} pool + {config.n_test} test images"
+        )
+        data = generate_dataset(
+            config.n_pool + config.n_test,
+            seed=seed,
+            size=(config.image_size, config.image_size),
+            malignant_fraction=config.malignant_fraction,
+        )
+        pool_images, pool_labels = _as_arrays(data[: config.n_pool])
+        got = yield from sub_job(
+            active_learning_job(
+                pool_images,
+                pool_labels,
+                {"test": _as_arrays(data[config.n_pool :])},
+                config.fractions,
+                config.strategies,
+                replace(config.settings, seed=seed),
+                seed=seed,
+                cancel=cancel,
+            ),
+            (si + 0.01) / n,
+            (si + 1) / n,
+            stage_prefix=f"seed {seed}: ",
+        )
+        rows += [asdict(r) for r in got]
+    return DemoResult(
+        json_safe(rows), tuple(config.strategies), tuple(config.seeds), tuple(config.fractions), config=config
     )
-    pool_images, pool_labels = _as_arrays(data[: config.n_pool])
-    test = _as_arrays(data[config.n_pool :])
-    rows = yield from sub_job(
-        active_learning_job(
-            pool_images,
-            pool_labels,
-            {"test": test},
-            config.fractions,
-            config.strategies,
-            config.settings,
-            seed=config.seed,
-            cancel=cancel,
-        ),
-        0.01,
-        1.0,
-    )
-    return DemoResult(config, rows)
 
 
 def active_learning_job(
@@ -254,6 +272,7 @@ def active_learning_job(
                             test_set=test_name,
                             segmenter=variant,
                             mean_uncertainty=pool_uncertainty,
+                            seed=seed,
                         )
                     )
             yield Progress(
