@@ -56,7 +56,7 @@ def test_replay_cli_prints_a_paired_table_and_writes_a_plot(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "qsa replay: " in out and "qsa − random" in out and "wins" in out
-    assert "AULC 20%–50% qsa − random" in out
+    assert "AULC 17%–50% qsa − random" in out
     assert (tmp_path / "r.png").stat().st_size > 5_000
     import json
 

@@ -25,8 +25,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = DemoConfig.quick(seeds=seeds) if args.quick else DemoConfig(seeds=seeds)
     if args.strategies:
         config = replace(config, strategies=tuple(s.strip() for s in args.strategies.split(",")))
+    from qsa_gui.core.parallel import default_workers
+
+    workers = args.workers or default_workers(len(seeds))
     t0 = time.monotonic()
-    result = run_with_progress(lambda c: demo_job(config, c), args.quiet)
+    result = run_with_progress(lambda c: demo_job(config, c, workers=workers), args.quiet)
     print()
     st = config.settings
     print(
@@ -47,12 +50,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(result.table())
     if "qsa" in config.strategies and "random" in config.strategies:
         print(result.verdict())
-    print(f"total {time.monotonic() - t0:.0f} s")
+    print(f"total {time.monotonic() - t0:.0f} s ({min(workers, len(seeds))} seed(s) at a time)")
     if args.plot:
-        from .replay_plot import write_replay_plot
+        from qsa_gui.paired_figure import write_paired_plot
 
         title = f"qsa demo: {config.n_pool} generated pool images, {len(seeds)} seeds"
-        print(write_replay_plot(result, Path(args.plot), title=title, what="held-out test images"))
+        print(write_paired_plot(result, args.plot, title=title, what="held-out test images"))
     if args.json:
         from qsa_gui.core.atomic import atomic_write_json
 
@@ -167,10 +170,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     print(result.table())
     plot_path = Path(args.plot or "replay.png")
-    from .replay_plot import write_replay_plot
+    from qsa_gui.paired_figure import write_paired_plot
 
     title = f"qsa replay: {result.n_pool} pool, {result.n_test} test images, {len(result.seeds)} seeds"
-    note = write_replay_plot(result, plot_path, title=title)
+    note = write_paired_plot(result, plot_path, title=title)
     print(note)
     if args.json:
         from qsa_gui.core.atomic import atomic_write_json

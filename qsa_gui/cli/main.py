@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="independent repeats, paired (default 0 1 2)"
     )
     sp.add_argument("--seed", type=int, help="one seed only (no interval); with --write-project, its seed")
+    sp.add_argument("--workers", type=int, help="seeds run at once, one process each (default: one per core)")
     sp.add_argument("--per-seed", action="store_true", help="also print each seed's round-by-round table")
     sp.add_argument("--plot", metavar="PNG", help="also plot the learning curves with 95%% bands here")
     sp.add_argument(

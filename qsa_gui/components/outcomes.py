@@ -15,6 +15,7 @@ from qsa_gui.core.workflow.transfer import ExportReport
 from .records import fmt, quality_word
 
 if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
+    from qsa_gui.core.workflow.replay import ReplayResult
     from qsa_gui.core.workflow.retrain import RetrainResult
     from qsa_gui.core.workflow.suggest import SuggestResult
 
@@ -133,3 +134,27 @@ __all__ = [
     "retrain_cancelled",
     "retrain_outcome", "retrain_started", "segment_outcome", "suggest_outcome", "validation_text",
 ]  # fmt: skip
+
+
+def replay_outcome(result: ReplayResult) -> Outcome:
+    """The replay's answer in plain words: did labelling the suggested images first pay here?"""
+    d = result.aulc_difference("qsa", "random")
+    on = f"On your {result.n_pool + result.n_test} labelled images"
+    if d.n < 2:
+        return f"{on}, one repeat cannot tell suggestions from chance: run at least 3 repeats.", "warning"
+    iv = d.interval
+    numbers = f"{iv.mean:+.3f} object F1 on average, 95% interval {iv.low:+.3f} to {iv.high:+.3f}"
+    repeats = f"better in {d.wins} of {d.n} repeats"
+    if iv.excludes_zero and iv.mean > 0:
+        better = "labelling the suggested images first gave better models than random"
+        return f"{on}, {better} ({numbers}; {repeats}).", "success"
+    if iv.excludes_zero:
+        return (
+            f"{on}, random choice gave better models than the suggestions ({numbers}; {repeats}).",
+            "warning",
+        )
+    return (
+        f"{on}, suggestions and random choice did about equally well ({numbers}; {repeats}): "
+        "the difference is within chance. More labels or more repeats would tell them apart.",
+        "info",
+    )

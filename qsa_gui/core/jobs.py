@@ -51,6 +51,13 @@ class CancelToken:
             raise Cancelled("cancelled by the user")
 
 
+class EventCancelToken(CancelToken):
+    """A CancelToken driven by a ``multiprocessing.Event`` another process sets (job processes)."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+
 NEVER_CANCELLED = CancelToken()
 
 
@@ -113,6 +120,7 @@ __all__ = [
     "CancelToken",
     "Cancelled",
     "EtaEstimator",
+    "EventCancelToken",
     "Job",
     "NEVER_CANCELLED",
     "Progress",

@@ -70,6 +70,12 @@ def _heatmap(project: Project, settings: Settings, cancel: CancelToken | None, a
     return heatmap_job(project, args["image_id"], source, settings, cancel)
 
 
+def _replay(project: Project, settings: Settings, cancel: CancelToken | None, args: Mapping) -> Job[Any]:
+    from .workflow.replay import replay_job
+
+    return replay_job(project, settings, seeds=tuple(args.get("seeds", (0, 1, 2))), cancel=cancel)
+
+
 def _pack_segment(result: dict[str, Any]) -> dict[str, Any]:
     """Arrays travel; a memory-mapped (large) prediction becomes None, reopened by the parent."""
     import numpy as np
@@ -95,6 +101,7 @@ VERBS: dict[str, Verb] = {
     "retrain": Verb(_retrain),
     "segment": Verb(_segment, _pack_segment, _unpack_segment),
     "heatmap": Verb(_heatmap),
+    "replay": Verb(_replay),  # reads only: its commit is empty
 }
 
 
@@ -109,7 +116,7 @@ def start_spec(spec: JobSpec, project: Project, cancel: CancelToken | None = Non
 
 def preload() -> None:
     """Import every verb's modules (a warm worker pays this before its first job)."""
-    from .workflow import heatmap, predict, retrain, suggest  # noqa: F401
+    from .workflow import heatmap, predict, replay, retrain, suggest  # noqa: F401
 
 
 __all__ = ["JobSpec", "VERBS", "Verb", "preload", "start_spec"]

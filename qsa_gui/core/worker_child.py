@@ -19,18 +19,11 @@ import traceback
 from typing import Any
 
 from .errors import Cancelled, QSAError
-from .jobs import CancelToken, Progress
+from .jobs import EventCancelToken, Progress
 
 #: The child sends at most one Progress per this many seconds (plus the last before the result);
 #: the GUI shows at most 20 per second anyway.
 SEND_INTERVAL_S = 0.05
-
-
-class EventCancelToken(CancelToken):
-    """A CancelToken driven by a ``multiprocessing.Event`` the parent sets."""
-
-    def __init__(self, event: Any) -> None:
-        self._event = event
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -108,4 +101,4 @@ def _serve(conn: Any, cancel_event: Any, spec: Any, holder_pid: int) -> None:
             project.close()
 
 
-__all__ = ["EventCancelToken", "SEND_INTERVAL_S", "child_main"]
+__all__ = ["SEND_INTERVAL_S", "child_main"]

@@ -47,6 +47,7 @@ from ..heat_legend import HeatLegend
 from ..history_plot import HistoryPlot
 from ..progress_panel import ProgressPanel
 from ..sparkline import LossSparkline
+from .replay_panel import ReplayRow
 
 if TYPE_CHECKING:
     from .widget import AssistantWidget
@@ -286,6 +287,8 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     lay.setContentsMargins(4, 4, 4, 4)
     lay.addWidget(w.history_plot, 1)
     lay.addWidget(w.history_label)
+    w.replay = ReplayRow(w, history_page)
+    lay.addWidget(w.replay)
     w.tabs.addTab(history_page, "History")
     w.tabs.addTab(w.glands.list, "Glands")
     w.history_page = history_page

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QTableWidgetItem
+from qtpy.QtWidgets import QLabel, QTableWidgetItem
 
 from ..actions import ACTIONS
 from ..gallery import STATUS_COLOURS, SUGGESTION_COLOUR
@@ -151,17 +151,22 @@ class PanelView:
         w.loss_plot.set_values([])
         w.progress_panel.reset()
         w.heat_legend.show_for(None, None)
+        w.replay.reset()
         self.show_message("", "info")
         w.validation_label.setText(self.session.model_text())
         w.validation_label.setToolTip(self.session.model_tooltip())
 
     def show_message(self, text: str, level: str) -> None:
-        label = self.w.message_label
-        colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
-        label.setStyleSheet(f"QLabel {{ border-left: 3px solid {colour}; padding: 2px 6px; }}")
-        label.setText(text)
-        label.setToolTip(text)
-        label.setVisible(bool(text))
+        show_levelled(self.w.message_label, text, level)
+        self.w.message_label.setToolTip(text)
 
 
-__all__ = ["BUTTONS", "LEVEL_COLOURS", "MENU", "PanelView"]
+def show_levelled(label: QLabel, text: str, level: str) -> None:
+    """``text`` in ``label`` with the level's colour bar at its left; hidden when empty."""
+    colour = LEVEL_COLOURS.get(level, LEVEL_COLOURS["info"])
+    label.setStyleSheet(f"QLabel {{ border-left: 3px solid {colour}; padding: 2px 6px; }}")
+    label.setText(text)
+    label.setVisible(bool(text))
+
+
+__all__ = ["BUTTONS", "LEVEL_COLOURS", "MENU", "PanelView", "show_levelled"]

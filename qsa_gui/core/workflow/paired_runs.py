@@ -48,9 +48,17 @@ class PairedRuns:
         lines += self.aulc_lines(metric, baseline)
         return "\n".join(lines)
 
+    def span(self) -> tuple[float, float]:
+        """The labelled fractions the rounds really reached, first to last: the AULC's range (a
+        6-image pool cannot be labelled at 10%; its first round is 1/6)."""
+        got = [float(r["fraction"]) for r in self.rows if r["strategy"] != "full"]
+        if not got:
+            return min(self.fractions), max(self.fractions)
+        return min(got), max(got)
+
     def aulc_lines(self, metric: str = "object_f1", baseline: str = "random") -> list[str]:
-        """One line per strategy: the paired AULC difference to ``baseline`` over the fractions."""
-        lo, hi = min(self.fractions), max(self.fractions)
+        """One line per strategy: the paired AULC difference to ``baseline`` over :meth:`span`."""
+        lo, hi = self.span()
         if baseline not in self.strategies or not hi > lo:
             return []
         base = aulc_by_seed(self.rows, baseline, metric, lo, hi)
@@ -63,11 +71,17 @@ class PairedRuns:
                 lines.append(f"AULC {lo:.0%}–{hi:.0%} {s} − {baseline}: {difference_text(d)}")
         return lines
 
-    def verdict(self, strategy: str = "qsa", metric: str = "object_f1", baseline: str = "random") -> str:
-        """One plain sentence on the AULC difference: better, worse, or within noise."""
-        lo, hi = min(self.fractions), max(self.fractions)
+    def aulc_difference(
+        self, strategy: str = "qsa", baseline: str = "random", metric: str = "object_f1"
+    ) -> PairedDifference:
+        """AULC over :meth:`span`, ``strategy`` − ``baseline``, paired by seed."""
+        lo, hi = self.span()
         a, b = (aulc_by_seed(self.rows, s, metric, lo, hi) for s in (strategy, baseline))
-        d = paired_difference(a, b)
+        return paired_difference(a, b)
+
+    def verdict(self, strategy: str = "qsa", metric: str = "object_f1", baseline: str = "random") -> str:
+        """One sentence on the AULC difference: better, worse, or within noise."""
+        d = self.aulc_difference(strategy, baseline, metric)
         if d.n < 2:
             return f"{strategy} vs {baseline}: one seed only, no interval (run more seeds)"
         iv = d.interval

@@ -126,43 +126,67 @@ def _as_arrays(samples: Sequence[GlandSample]) -> tuple[list[np.ndarray], list[n
     return [s.image.astype(np.float32) / 255.0 for s in samples], [s.labels for s in samples]
 
 
-def demo_job(config: DemoConfig | None = None, cancel: CancelToken | None = None) -> Job[DemoResult]:
-    """Run the whole loop for each seed and strategy; measure every round on held-out images."""
+def demo_job(
+    config: DemoConfig | None = None, cancel: CancelToken | None = None, workers: int = 1
+) -> Job[DemoResult]:
+    """Run the whole loop for each seed and strategy; measure every round on held-out images.
+
+    ``workers`` > 1 runs that many seeds at once, each in its own spawned process
+    (:mod:`qsa_gui.core.parallel`); the rows are the same as one after the other.
+    """
     config = config or DemoConfig()
     if not config.seeds:
         raise ValueError("the demo needs at least one seed")
-    rows: list[dict] = []
     n = len(config.seeds)
-    for si, seed in enumerate(config.seeds):
-        yield Progress(
-            f"seed {seed}: generating glands", si / n, f"{config.n_pool} pool + {config.n_test} test images"
+    if workers > 1 and n > 1:
+        from ..parallel import run_in_processes
+
+        calls = [(config, seed) for seed in config.seeds]
+        per_seed = yield from run_in_processes(
+            demo_seed_job,
+            calls,
+            workers=workers,
+            cancel=cancel,
+            stage=f"{n} seeds",
+            names=[f"seed {s}" for s in config.seeds],
         )
-        data = generate_dataset(
-            config.n_pool + config.n_test,
-            seed=seed,
-            size=(config.image_size, config.image_size),
-            malignant_fraction=config.malignant_fraction,
-        )
-        pool_images, pool_labels = _as_arrays(data[: config.n_pool])
-        got = yield from sub_job(
-            active_learning_job(
-                pool_images,
-                pool_labels,
-                {"test": _as_arrays(data[config.n_pool :])},
-                config.fractions,
-                config.strategies,
-                replace(config.settings, seed=seed),
-                seed=seed,
-                cancel=cancel,
-            ),
-            (si + 0.01) / n,
-            (si + 1) / n,
-            stage_prefix=f"seed {seed}: ",
-        )
-        rows += [asdict(r) for r in got]
+    else:
+        per_seed = []
+        for si, seed in enumerate(config.seeds):
+            job = demo_seed_job(config, seed, cancel=cancel)
+            got = yield from sub_job(job, si / n, (si + 1) / n, stage_prefix=f"seed {seed}: ")
+            per_seed.append(got)
+    rows = [row for seed_rows in per_seed for row in seed_rows]
     return DemoResult(
-        json_safe(rows), tuple(config.strategies), tuple(config.seeds), tuple(config.fractions), config=config
+        rows, tuple(config.strategies), tuple(config.seeds), tuple(config.fractions), config=config
     )
+
+
+def demo_seed_job(config: DemoConfig, seed: int, cancel: CancelToken | None = None) -> Job[list[dict]]:
+    """One seed of the demo: its own generated pool and test set, every strategy from one first set."""
+    yield Progress("generating glands", 0.0, f"{config.n_pool} pool + {config.n_test} test images")
+    data = generate_dataset(
+        config.n_pool + config.n_test,
+        seed=seed,
+        size=(config.image_size, config.image_size),
+        malignant_fraction=config.malignant_fraction,
+    )
+    pool_images, pool_labels = _as_arrays(data[: config.n_pool])
+    rows = yield from sub_job(
+        active_learning_job(
+            pool_images,
+            pool_labels,
+            {"test": _as_arrays(data[config.n_pool :])},
+            config.fractions,
+            config.strategies,
+            replace(config.settings, seed=seed),
+            seed=seed,
+            cancel=cancel,
+        ),
+        0.01,
+        1.0,
+    )
+    return json_safe([asdict(r) for r in rows])
 
 
 def active_learning_job(
