@@ -91,3 +91,27 @@ def tiny_model_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "model"
     Segmenter([SAFCN(PRESETS["tiny"])], tile=128, overlap=16).save(folder, bits=None, meta={})
     return folder
+
+
+SCHEMA = Path(__file__).parent / "data" / "qupath_geojson.schema.json"
+
+
+def check_qupath_geojson(path: Path, slide_shape: tuple[int, int]) -> dict:
+    """The file validates against QuPath's GeoJSON shape (tests/data/qupath_geojson.schema.json),
+    every ring is closed, and every coordinate lies on the slide (full-resolution pixels)."""
+    import json
+
+    import jsonschema
+
+    data = json.loads(Path(path).read_text("utf-8"))
+    jsonschema.validate(data, json.loads(SCHEMA.read_text("utf-8")))
+    h, w = slide_shape
+    for f in data["features"]:
+        g = f["geometry"]
+        polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        for ring in (r for poly in polys for r in poly):
+            assert ring[0] == ring[-1], f"ring of {f['id']} is not closed"
+            xy = np.asarray(ring)
+            inside = xy.min() >= 0 and xy[:, 0].max() <= w and xy[:, 1].max() <= h
+            assert inside, f"{f['id']} leaves the slide"
+    return data

@@ -122,6 +122,13 @@ ACTIONS: dict[str, ActionSpec] = {a.key: a for a in (
     ActionSpec("segment_all", "Segment all", "Segment &all unlabelled images",
                "Segment every unlabelled image with the current model",
                lambda s: s.has_model and not s.busy and bool(s.unlabelled()), "segment_all"),
+    ActionSpec("segment_slide", "Segment slide", "Segment the &whole slide",
+               "Segment the whole slide this region comes from with the current model and write QuPath "
+               "GeoJSON and OME-Zarr labels (the glands are outlined on the slide view)",
+               lambda s: _on_region(s) and s.has_model and not s.busy, "segment_slide",
+               why_not=lambda s: "This image is not a region of a slide" if not _on_region(s) else
+               "No model yet: label a region and press Retrain first" if not s.has_model else
+               "Wait for the running job to finish"),
     ActionSpec("cancel_job", "Cancel", "&Cancel the running job",
                "Stop the running job; the previous model stays", lambda s: s.busy, "cancel_job"),
     ActionSpec("import_images", "Import images…", "&Import images…", "Add images to the project",

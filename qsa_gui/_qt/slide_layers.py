@@ -26,8 +26,10 @@ from qsa_gui.components.slides import RegionShape, region_at
 logger = logging.getLogger(__name__)
 
 ROLE_SLIDE, ROLE_TISSUE, ROLE_REGIONS = "slide", "tissue outline", "regions"
-SLIDE_ROLES: tuple[str, ...] = (ROLE_SLIDE, ROLE_TISSUE, ROLE_REGIONS)
+ROLE_GLANDS = "segmented glands"
+SLIDE_ROLES: tuple[str, ...] = (ROLE_SLIDE, ROLE_TISSUE, ROLE_GLANDS, ROLE_REGIONS)
 TISSUE_COLOUR = "#00b7c7"
+GLAND_COLOUR = "#ffd60a"  # the slide segmentation's gland outlines: yellow reads on H&E
 #: A press that moves more than this (canvas pixels) is a pan, not a click on a region.
 CLICK_SLOP_PX = 5.0
 #: Small enough that a hidden slide of 100000 px shrinks inside any region (100 px); not smaller:
@@ -95,6 +97,15 @@ class SlideLayers:
         regions = self.get(ROLE_REGIONS)
         if regions is not None:
             regions.mode = "pan_zoom"  # a click picks a region; it never moves or draws a shape
+            self.viewer.layers.selection.active = regions
+
+    def show_glands(self, paths: Sequence[np.ndarray]) -> None:
+        """The slide segmentation's gland outlines ((N, 2) level-0 row/col rings; [] = none)."""
+        if self.viewer is None or self.get(ROLE_SLIDE) is None:
+            return
+        self._set_paths(ROLE_GLANDS, list(paths), GLAND_COLOUR, closed=True)
+        regions = self.get(ROLE_REGIONS)
+        if regions is not None:  # clicks still pick regions
             self.viewer.layers.selection.active = regions
 
     def update_regions(self, shapes: Sequence[RegionShape]) -> None:
@@ -185,17 +196,19 @@ class SlideLayers:
         layer.metadata["qsa_role"] = ROLE_SLIDE
         layer.metadata["qsa_title"] = name
         self._layers[ROLE_SLIDE] = layer
-        regions = self.get(ROLE_REGIONS)
-        if regions is not None:  # the image went on top: rectangles back above it
-            layers = self.viewer.layers
-            layers.move(layers.index(layer), layers.index(regions))
+        layers = self.viewer.layers
+        above = [layers.index(x) for role in SLIDE_ROLES[1:] if (x := self.get(role)) is not None]
+        if above:  # the new image went on top: every outline back above it
+            layers.move(layers.index(layer), min(above))
 
-    def _set_paths(self, role: str, paths: list[np.ndarray]) -> None:
+    def _set_paths(self, role: str, paths: list[np.ndarray], colour: str = TISSUE_COLOUR,
+                   closed: bool = False) -> None:  # fmt: skip
+        kind = "polygon" if closed else "path"
         layer = self.get(role)
         if layer is None:
             with self._owned():
                 layer = self.viewer.add_shapes(
-                    paths, shape_type="path", name=role, edge_color=TISSUE_COLOUR, edge_width=2 * self._unit,
+                    paths, shape_type=kind, name=role, edge_color=colour, edge_width=2 * self._unit,
                     face_color="transparent", opacity=0.9,
                 )  # fmt: skip
             layer.editable = False
@@ -204,7 +217,8 @@ class SlideLayers:
             return
         layer.data = []
         if paths:
-            layer.add_paths(paths, edge_color=TISSUE_COLOUR, edge_width=2 * self._unit)
+            add = layer.add_polygons if closed else layer.add_paths
+            add(paths, edge_color=colour, edge_width=2 * self._unit, face_color="transparent")
 
     def _close_slide(self) -> None:
         slide, self._slide = self._slide, None
@@ -215,4 +229,6 @@ class SlideLayers:
                 logger.debug("closing the shown slide", exc_info=True)
 
 
-__all__ = ["CLICK_SLOP_PX", "ROLE_REGIONS", "ROLE_SLIDE", "ROLE_TISSUE", "SLIDE_ROLES", "SlideLayers"]
+__all__ = [
+    "CLICK_SLOP_PX", "ROLE_GLANDS", "ROLE_REGIONS", "ROLE_SLIDE", "ROLE_TISSUE", "SLIDE_ROLES", "SlideLayers",
+]  # fmt: skip

@@ -24,7 +24,7 @@ from .dialogs import show_about
 ASSISTANT_MENU_ACTIONS = (
     "next_image", "previous_image", "next_suggested", "mark_done",
     "suggest", "retrain", "segment_current", "segment_all", "cancel_job", "label_history",
-    "new_gland", "trace_gland", "outlines", "show_slide",
+    "new_gland", "trace_gland", "outlines", "show_slide", "segment_slide",
 )  # fmt: skip
 #: Menu status tips worded for the window where they differ from the panel's button tooltips.
 WINDOW_TIPS = {
@@ -38,6 +38,7 @@ WINDOW_TIPS = {
     "segment_all": "Predict glands on every unlabelled image",
     "label_history": "Earlier versions of this image's labels: restore one",
     "show_slide": "The whole slide of this region, its suggested regions ranked on it",
+    "segment_slide": "Segment this region's whole slide; QuPath GeoJSON and OME-Zarr labels",
 }
 #: Window actions whose rule is another key's in ACTIONS.
 RULE_OF = {"open_demo": "demo_project"}
@@ -150,7 +151,9 @@ class WindowMenus:
         annotate.addSeparator()
         annotate.addActions([acts[k] for k in ("new_gland", "trace_gland", "outlines")])
         annotate.addSeparator()
-        annotate.addActions([acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all")])
+        annotate.addActions(
+            [acts[k] for k in ("suggest", "retrain", "segment_current", "segment_all", "segment_slide")]
+        )
         annotate.addSeparator()
         annotate.addAction(acts["cancel_job"])
         self.annotate_menu = annotate

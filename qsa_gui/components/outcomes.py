@@ -17,6 +17,7 @@ from .records import fmt, quality_word
 if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
     from qsa_gui.core.workflow.replay import ReplayResult
     from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.slide_segment import SlideSegmentation
     from qsa_gui.core.workflow.suggest import SuggestResult
 
 Outcome = tuple[str, str]  # (text, level)
@@ -134,6 +135,14 @@ __all__ = [
     "retrain_cancelled",
     "retrain_outcome", "retrain_started", "segment_outcome", "suggest_outcome", "validation_text",
 ]  # fmt: skip
+
+
+def slide_segment_outcome(result: SlideSegmentation) -> Outcome:
+    return (
+        f"Slide segmented: {result.n_objects} gland(s) in {result.seconds:.0f} s. QuPath GeoJSON and "
+        f"OME-Zarr labels in {result.folder}",
+        "info",
+    )
 
 
 def replay_outcome(result: ReplayResult) -> Outcome:

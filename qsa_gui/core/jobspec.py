@@ -76,6 +76,14 @@ def _replay(project: Project, settings: Settings, cancel: CancelToken | None, ar
     return replay_job(project, settings, seeds=tuple(args.get("seeds", (0, 1, 2))), cancel=cancel)
 
 
+def _segment_slide(
+    project: Project, settings: Settings, cancel: CancelToken | None, args: Mapping
+) -> Job[Any]:
+    from .workflow.slide_segment import slide_segment_job
+
+    return slide_segment_job(project, args["slide_id"], settings, cancel)
+
+
 def _pack_segment(result: dict[str, Any]) -> dict[str, Any]:
     """Arrays travel; a memory-mapped (large) prediction becomes None, reopened by the parent."""
     import numpy as np
@@ -102,6 +110,7 @@ VERBS: dict[str, Verb] = {
     "segment": Verb(_segment, _pack_segment, _unpack_segment),
     "heatmap": Verb(_heatmap),
     "replay": Verb(_replay),  # reads only: its commit is empty
+    "segment_slide": Verb(_segment_slide),  # writes outputs for QuPath, not the manifest
 }
 
 
@@ -116,7 +125,7 @@ def start_spec(spec: JobSpec, project: Project, cancel: CancelToken | None = Non
 
 def preload() -> None:
     """Import every verb's modules (a warm worker pays this before its first job)."""
-    from .workflow import heatmap, predict, replay, retrain, suggest  # noqa: F401
+    from .workflow import heatmap, predict, replay, retrain, slide_segment, suggest  # noqa: F401
 
 
 __all__ = ["JobSpec", "VERBS", "Verb", "preload", "start_spec"]

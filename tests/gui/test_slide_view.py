@@ -129,3 +129,48 @@ def test_the_gallery_keeps_a_slides_regions_together_and_slides_can_be_picked(as
     assert [r.id for r in order] == [r.id for r in recs]  # raster order: rows, then columns
     assert "region of slide cmu_small_region.svs" in tooltip_text(recs[0])
     assert assistant.gallery.visible_ids() == [r.id for r in recs]  # the gallery shows them so
+
+
+def _run(qtbot, w: AssistantWidget, action) -> None:
+    with qtbot.waitSignal(w.runner.finished, timeout=JOB_TIMEOUT_MS):
+        action()
+    qtbot.waitUntil(lambda: not w.is_busy, timeout=5000)
+
+
+def test_a_pathologist_suggests_paints_retrains_and_segments_the_slide(assistant, qtbot):
+    """The whole-slide loop in the napari shell, every job a real worker-process job: Suggest ranks
+    regions on the slide, the #1 region is painted at full resolution, Retrain, Segment slide
+    writes QuPath GeoJSON (schema-checked) and outlines the glands on the slide."""
+    from slide_testkit import check_qupath_geojson
+
+    from qsa_gui._qt.slide_layers import ROLE_GLANDS
+
+    w = assistant
+    p = w.project
+    slide = p.slides[0]
+    assert w.segment_slide_button.isVisibleTo(w) and not w.segment_slide_button.isEnabled()  # no model
+    assert "press Retrain first" in w.segment_slide_button.toolTip()
+    _run(qtbot, w, w.suggest)
+    w.show_slide()
+    captions = list(w.slide_layers.get(ROLE_REGIONS).features["caption"])
+    assert any(c.startswith("#1") for c in captions), captions
+    w.next_suggested()  # leaves the slide for the #1 region, full size
+    top = p.latest_round().image_ids[0]
+    assert w.current_image_id == top and not w.slide_shown
+    labels = w.layers.labels
+    for k, (y0, y1, x0, x1) in enumerate(((150, 260, 300, 420), (320, 400, 80, 200)), start=1):
+        rows, cols = np.mgrid[y0:y1, x0:x1]
+        labels.data_setitem((rows.ravel(), cols.ravel()), k)  # two painted glands
+    w.mark_done()
+    assert p.image(top).status == "labelled" and p.load_labels(top).max() == 2
+    _run(qtbot, w, w.retrain)
+    assert p.current_model is not None and w.segment_slide_button.isEnabled()
+    _run(qtbot, w, w.segment_slide)
+    assert w.slide_shown and "Slide segmented" in w.last_message and "GeoJSON" in w.last_message
+    out = Path(p.folder) / "slide-segmentations" / "cmu_small_region"
+    assert (out / "summary.json").is_file() and (out / "cmu_small_region.labels.ome.zarr").is_dir()
+    data = check_qupath_geojson(out / "cmu_small_region.geojson", tuple(slide.shape))
+    glands = w.slide_layers.get(ROLE_GLANDS)
+    assert glands is not None and glands.visible and len(glands.data) >= len(data["features"])
+    assert w.viewer.layers.selection.active is w.slide_layers.get(ROLE_REGIONS)  # clicks still pick
+    assert not [x for x in Path(p.folder, "slide-segmentations").iterdir() if x.name.startswith(".")]

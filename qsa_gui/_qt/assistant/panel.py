@@ -202,6 +202,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     w.outline_button.setCheckable(True)
     w.segment_button = button("segment_current")
     w.segment_all_button = button("segment_all")
+    w.segment_slide_button = button("segment_slide")  # shown in projects with slides
 
     annotate = QWidget(w)
     grid = QGridLayout(annotate)
@@ -227,6 +228,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     grid2.addWidget(w.retrain_button, 0, 1)
     grid2.addWidget(w.segment_button, 1, 0)
     grid2.addWidget(w.segment_all_button, 1, 1)
+    grid2.addWidget(w.segment_slide_button, 2, 0, 1, 2)
 
     w.image_label = QLabel("", w)
     w.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

@@ -22,6 +22,7 @@ from qsa_gui.core.workflow.transfer import ExportReport, ImportCancelled
 if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
     from qsa_gui.core.workflow.heatmap import HeatmapResult
     from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.slide_segment import SlideSegmentation
     from qsa_gui.core.workflow.suggest import SuggestResult
 
     from .widget import AssistantWidget
@@ -90,6 +91,14 @@ def heatmap_done(w: AssistantWidget, result: HeatmapResult) -> None:
         w.show_heat(src, result.heat)
         where = f"round {src.round_index}'s suggestive models" if src.round_index else f"model {src.key}"
         w.session.say(f"{src.title} ({where}): mean {result.mean:.3f}; clear where certain.")
+
+
+def slide_segment_done(w: AssistantWidget, result: SlideSegmentation) -> None:
+    if not w.slide_shown:
+        w.show_slide()
+    else:
+        w.show_slide_glands()
+    w.session.report(*outcomes.slide_segment_outcome(result))
 
 
 def import_done(w: AssistantWidget, report: ImportReport) -> None:

@@ -67,6 +67,7 @@ class SlideView:
             shapes = region_shapes(project, slide_id, s.ranks())
             self._hide_annotation()
             self.slide_layers.show(slide_id, levels, record.name, shapes, outline_paths(project, slide_id))
+            self.show_slide_glands()
         except QSAError as exc:
             self._show_annotation()
             s.report(f"Cannot show the slide: {exc}", "error")
@@ -77,6 +78,36 @@ class SlideView:
         s.report(f"{summary.text}. Click a region to paint it at full resolution; "
                  "Show slide again goes back.")  # fmt: skip
         return True
+
+    def segment_slide(self) -> None:
+        """Segment the current region's whole slide (a job in the worker); outlines its glands."""
+        from qsa_gui.core.jobspec import JobSpec
+
+        from .results import RunningJob, slide_segment_done
+
+        s = self.session
+        slide_id = slide_of(s.project, s.current_image_id)
+        if s.project is None or slide_id is None:
+            return
+        project, settings = s.project, self.job_settings()  # type: ignore[attr-defined]
+        job = RunningJob("Segment slide", "segment_slide", project, lambda r: slide_segment_done(self, r))
+        spec = JobSpec.make("segment_slide", project, settings, slide_id=slide_id)
+        self._start(job, self.runner.spec_factory(spec, project))  # type: ignore[attr-defined]
+
+    def show_slide_glands(self) -> None:
+        """The shown slide's latest segmentation as gland outlines (none: no outlines)."""
+        from qsa_gui.core.workflow.slide_segment import gland_rings, latest_segmentation
+
+        s, sl = self.session, self.slide_layers
+        if s.project is None or sl.slide_id is None:
+            return
+        try:
+            seg = latest_segmentation(s.project, sl.slide_id)
+            rings = [] if seg is None else gland_rings(seg, tuple(s.project.slide(sl.slide_id).shape))
+        except QSAError as exc:
+            s.report(f"Cannot show the slide's glands: {exc}", "warning")
+            rings = []
+        sl.show_glands(rings)
 
     def leave_slide(self) -> None:
         """Back from the slide to the current region (its layers shown again, the view fitted)."""

@@ -34,6 +34,7 @@ BUTTONS = {
     "retrain": "retrain_button",
     "segment_current": "segment_button",
     "segment_all": "segment_all_button",
+    "segment_slide": "segment_slide_button",
     "show_slide": "show_slide_button",
 }
 #: Project menu actions by action key.
@@ -140,6 +141,7 @@ class PanelView:
             if spec.why_not is not None:
                 button.setToolTip(spec.tooltip(s))
         w.suggest_button.setText(s.suggest_button_text())
+        w.segment_slide_button.setVisible(s.project is not None and bool(s.project.slides))
         for key, name in MENU.items():
             getattr(w, name).setEnabled(ACTIONS[key].enabled(s))
 

@@ -68,7 +68,7 @@ def slide_stem(path: Path) -> str:
     return path.name.split(".")[0] or path.name
 
 
-def _clean_partials(out: Path) -> None:
+def clean_partials(out: Path) -> None:
     for p in out.glob(".*.partial-*"):
         with contextlib.suppress(OSError):
             shutil.rmtree(p)
@@ -76,19 +76,21 @@ def _clean_partials(out: Path) -> None:
 
 def segment_one(
     model_dir: str, slide_path: str, out_dir: str, magnification: float, device: str | None,
-    cancel: CancelToken | None = None,
+    cancel: CancelToken | None = None, name: str | None = None,
 ) -> Job[SlideResult]:  # fmt: skip
-    """One slide into ``out_dir/<stem>/`` (temp folder + rename); the unit a Ray task runs."""
+    """One slide into ``out_dir/<stem>/`` (temp folder + rename); the unit a Ray task runs.
+    ``name``: the slide's own file name where ``slide_path`` is a copy of it."""
     from ..model.segmenter import Segmenter
 
     src, out = Path(slide_path), Path(out_dir)
-    final = out / slide_stem(src)
-    work = out / f".{slide_stem(src)}.partial-{os.getpid()}"
+    stem = slide_stem(Path(name or src.name))
+    final = out / stem
+    work = out / f".{stem}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     segmenter = Segmenter.load(model_dir, device=device)
     try:
         result = yield from segment_slide(
-            segmenter, src, work, magnification=magnification, device=device, cancel=cancel
+            segmenter, src, work, magnification=magnification, device=device, name=name, cancel=cancel
         )
         if final.exists():  # an unfinished folder from an older layout: replaced
             shutil.rmtree(final)
@@ -125,7 +127,7 @@ def segment_slides_job(
     t0 = time.monotonic()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _clean_partials(out)
+    clean_partials(out)
     report = BatchReport()
     todo: list[Path] = []
     for p in map(Path, slides):

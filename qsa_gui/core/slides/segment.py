@@ -132,10 +132,13 @@ def segment_slide(
     magnification: float = DEFAULT_MAGNIFICATION,
     strip_rows: int | None = None,
     device: str | None = None,
+    name: str | None = None,
     cancel: CancelToken | None = None,
 ) -> Job[SlideResult]:
     """Segment one slide into ``out_dir/<stem>.geojson`` and ``out_dir/<stem>.labels.ome.zarr``
-    plus ``summary.json`` (written last: its presence means the rest is complete)."""
+    plus ``summary.json`` (written last: its presence means the rest is complete). ``name``: the
+    slide's own file name where the file is a project's copy (``slide_0001.svs``); it names the
+    outputs and the GeoJSON's slide, which QuPath matches."""
     import tifffile
 
     from ..model.largeimage import segment_large
@@ -143,10 +146,11 @@ def segment_slide(
     t0 = time.monotonic()
     slide_path, out_dir = Path(slide_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = slide_path.name.split(".")[0] or "slide"
+    name = name or slide_path.name
+    stem = name.split(".")[0] or "slide"
     with open_slide(slide_path) as slide, tempfile.TemporaryDirectory(dir=out_dir, prefix=".work.") as tmp:
         info = slide.info
-        yield Progress("finding tissue", 0.0, slide_path.name)
+        yield Progress("finding tissue", 0.0, name)
         tissue = detect_tissue(low_res(slide), info.mpp)
         scale, _ = region_scale(info, magnification)
         source = SlideSource(slide, scale)
@@ -160,7 +164,7 @@ def segment_slide(
         )  # fmt: skip
         labels = tifffile.memmap(labels_tif, mode="r")
         yield Progress("tracing glands", 0.8, f"{seg.n_objects} glands")
-        meta = {"name": slide_path.name, "width": info.shape[1], "height": info.shape[0], "mpp": info.mpp}
+        meta = {"name": name, "width": info.shape[1], "height": info.shape[0], "mpp": info.mpp}
         geo = out_dir / f"{stem}.geojson"
         with atomic_open(geo, "w") as fh:
             write_feature_collection(
@@ -178,7 +182,7 @@ def segment_slide(
             shutil.rmtree(zpath)
         os.replace(ztmp, zpath)
     result = SlideResult(
-        slide=slide_path.name, shape=info.shape, mpp=info.mpp, magnification=magnification, scale=scale,
+        slide=name, shape=info.shape, mpp=info.mpp, magnification=magnification, scale=scale,
         n_objects=seg.n_objects, tissue_fraction=round(tissue.fraction, 4),
         seconds=round(time.monotonic() - t0, 2), geojson=geo.name, labels=zpath.name,
     )  # fmt: skip
