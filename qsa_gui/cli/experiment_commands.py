@@ -50,7 +50,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(result.table())
     if "qsa" in config.strategies and "random" in config.strategies:
         print(result.verdict())
-    print(f"total {time.monotonic() - t0:.0f} s ({min(workers, len(seeds))} seed(s) at a time)")
+    jobs = len(seeds) * len(config.strategies)
+    runs = f"{min(workers, jobs)} process(es) for {jobs} seed x strategy runs"
+    print(f"total {time.monotonic() - t0:.0f} s ({runs})")
     if args.plot:
         from qsa_gui.paired_figure import write_paired_plot
 

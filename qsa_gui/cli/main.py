@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_slide_commands(add)
 
     sp = add("demo", cmd_demo, "the whole loop on generated glands: QSA vs random, 10%% to 50%% labelled")
-    sp.add_argument("--quick", action="store_true", help="a smaller run (about 2 minutes for 3 seeds)")
+    sp.add_argument("--quick", action="store_true", help="a smaller run (3 seeds in under a minute)")
     sp.add_argument(
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="independent repeats, paired (default 0 1 2)"
     )

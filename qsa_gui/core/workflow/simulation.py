@@ -27,7 +27,7 @@ from .paired_runs import PairedRuns, json_safe
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; ``quick()`` is the under-two-minutes variant.
+    """Sizes of the demo; ``quick()`` is the under-a-minute variant (3 seeds, 2 cores).
 
     Every seed generates its own pool and test set and draws its own first labelled set (which
     all strategies share), so the seeds are independent repeats and the strategies are compared
@@ -131,8 +131,10 @@ def demo_job(
 ) -> Job[DemoResult]:
     """Run the whole loop for each seed and strategy; measure every round on held-out images.
 
-    ``workers`` > 1 runs that many seeds at once, each in its own spawned process
-    (:mod:`qsa_gui.core.parallel`); the rows are the same as one after the other.
+    ``workers`` > 1 runs that many (seed, strategy) pairs at once, each in its own spawned
+    process (:mod:`qsa_gui.core.parallel`): within a seed the strategies are independent (the
+    first set comes from the seed), so the rows are those of one after the other. Model-based
+    strategies go first: they cost several times a model-free one, and the cheap ones fill in.
     """
     config = config or DemoConfig()
     if not config.seeds:
@@ -141,15 +143,18 @@ def demo_job(
     if workers > 1 and n > 1:
         from ..parallel import run_in_processes
 
-        calls = [(config, seed) for seed in config.seeds]
-        per_seed = yield from run_in_processes(
+        pairs = [(seed, s) for s in config.strategies for seed in config.seeds]
+        pairs.sort(key=lambda p: get_strategy(p[1]).needs == "none" or p[1] == "random")
+        per_pair = yield from run_in_processes(
             demo_seed_job,
-            calls,
+            [(config, seed, (s,)) for seed, s in pairs],
             workers=workers,
             cancel=cancel,
-            stage=f"{n} seeds",
-            names=[f"seed {s}" for s in config.seeds],
+            stage=f"{n} seeds x {len(config.strategies)} strategies",
+            names=[f"seed {seed} {s}" for seed, s in pairs],
         )
+        got = dict(zip(pairs, per_pair, strict=True))
+        per_seed = [[r for s in config.strategies for r in got[(seed, s)]] for seed in config.seeds]
     else:
         per_seed = []
         for si, seed in enumerate(config.seeds):
@@ -162,8 +167,14 @@ def demo_job(
     )
 
 
-def demo_seed_job(config: DemoConfig, seed: int, cancel: CancelToken | None = None) -> Job[list[dict]]:
-    """One seed of the demo: its own generated pool and test set, every strategy from one first set."""
+def demo_seed_job(
+    config: DemoConfig,
+    seed: int,
+    strategies: Sequence[str] | None = None,
+    cancel: CancelToken | None = None,
+) -> Job[list[dict]]:
+    """One seed of the demo: its own generated pool and test set, and ``strategies`` (default:
+    the config's) from the seed's one first set."""
     yield Progress("generating glands", 0.0, f"{config.n_pool} pool + {config.n_test} test images")
     data = generate_dataset(
         config.n_pool + config.n_test,
@@ -178,7 +189,7 @@ def demo_seed_job(config: DemoConfig, seed: int, cancel: CancelToken | None = No
             pool_labels,
             {"test": _as_arrays(data[config.n_pool :])},
             config.fractions,
-            config.strategies,
+            tuple(strategies or config.strategies),
             replace(config.settings, seed=seed),
             seed=seed,
             cancel=cancel,
