@@ -17,7 +17,7 @@ install: $(BIN)/python
 
 install-gui: $(BIN)/python
 	$(BIN)/pip install "$(TORCH_PIN)"
-	$(BIN)/pip install -e ".[gui,test,ray]"
+	$(BIN)/pip install -e ".[gui,test,ray,openslide]"
 
 demo: install
 	$(BIN)/qsa demo

@@ -132,7 +132,8 @@ def markdown(summary: dict) -> str:
     lines = []
     for seg, s in summary.items():
         rounds = sorted({e["round"] for e in s["per_round"] if e["strategy"] != REFERENCE})
-        fr = {e["round"]: e["fraction"] for e in s["per_round"] if e["strategy"] == BASELINE}
+        # the rounds' fractions, from any strategy but the 100% reference (random may be missing)
+        fr = {e["round"]: e["fraction"] for e in s["per_round"] if e["strategy"] != REFERENCE}
         head = " | ".join(f"{fr.get(r, 0):.0%}" for r in rounds)
         lines += [
             f"**{seg} segmentation FCN, {s['metric']}, seeds {s['seeds']}**",

@@ -15,8 +15,8 @@ from ..drops import sort_drop
 
 #: Whole slides (.svs, .ndpi, OME-TIFF, pyramidal TIFF) import as regions (docs/slides.md).
 IMAGE_FILTER = ("Images and slides (*.tif *.tiff *.png *.jpg *.jpeg *.bmp *.svs *.ndpi *.ome.tif "
-                "*.ome.tiff *.btf);;Whole slides (*.svs *.ndpi *.ome.tif *.ome.tiff *.tif *.tiff *.btf);;"
-                "All files (*)")  # fmt: skip
+                "*.ome.tiff *.btf *.mrxs *.dcm *.scn *.vms *.bif);;Whole slides (*.svs *.ndpi *.ome.tif "
+                "*.ome.tiff *.tif *.tiff *.btf *.mrxs *.dcm *.scn *.vms *.bif);;All files (*)")  # fmt: skip
 
 
 def ask_folder(parent: QWidget, title: str) -> str:

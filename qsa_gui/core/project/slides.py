@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError, ProjectError
-from ..slides.reader import open_slide, slide_suffix
+from ..slides.reader import OPENSLIDE_SUFFIXES, open_slide, slide_suffix
 from ..slides.regions import RegionPlan, RegionSpec, plan_regions, read_region_pixels, region_pixel_shape
 from ..slides.tissue import LowRes, TissueMask, detect_tissue, low_res
 from .files import safe_display_name
@@ -118,6 +118,10 @@ class SlidesMixin:
             return f"no tissue found ({pct:.1f}% of the slide; no region >= {spec.min_tissue:.0%} tissue)"
         slide_id = self._next_slide_id()
         suffix = slide_suffix(src) or src.suffix.lower()
+        notes = [*info.notes, *plan.notes]
+        if copy_file and suffix in OPENSLIDE_SUFFIXES:  # a file plus a folder of data files
+            copy_file = False
+            notes.append("referenced where it is, not copied (this format keeps its data in other files)")
         if copy_file:
             rel = f"images/{slide_id}{suffix}"
             target = self._inside(rel, "slide copy")  # type: ignore[attr-defined]
@@ -140,7 +144,7 @@ class SlidesMixin:
             region_size=spec.size,
             min_tissue=spec.min_tissue,
             tissue=_outline_lists(mask),
-            notes=[*info.notes, *plan.notes],
+            notes=notes,
             sha256=digest,
             copied=copy_file,
             added=now(),

@@ -1,7 +1,7 @@
 """A slide's pyramid as lazy arrays a viewer slices (napari's multiscale image layer).
 
-Why an array over :meth:`Slide.read` and not the zarr store itself: the store's axes differ by
-format (YXS for SVS, SYX for some OME-TIFFs, gray, 16-bit, alpha), while ``Slide.read`` already
+Why an array over :meth:`SlideBase.read` and not the zarr store itself: the store's axes differ by
+format (YXS for SVS, SYX for some OME-TIFFs, gray, 16-bit, alpha), while ``SlideBase.read`` already
 returns uint8 RGB for every one; wrapping it gives the viewer one (H, W, 3) uint8 shape per level
 and decodes only the tiles of the box it asks for. A pyramid whose coarsest level is still large
 (a single-level slide, like the CMU test region) gets the low-resolution view as an extra level,
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .reader import Slide
+from .reader import SlideBase
 from .tissue import low_res
 
 #: A pyramid whose coarsest level is larger than this (longer side) gets an extra low-res level.
@@ -25,7 +25,7 @@ OVERVIEW_SIDE = 1024
 class LevelArray:
     """Level ``level`` of an open slide as a read-only (H, W, 3) uint8 array-like."""
 
-    def __init__(self, slide: Slide, level: int) -> None:
+    def __init__(self, slide: SlideBase, level: int) -> None:
         self.slide = slide
         self.level = int(level)
         h, w = slide.info.levels[self.level].shape
@@ -78,7 +78,7 @@ def _bounds(k: Any, n: int) -> tuple[tuple[int, int, int], bool]:
     raise TypeError(f"unsupported index {k!r} for a slide level")
 
 
-def display_levels(slide: Slide) -> list[Any]:
+def display_levels(slide: SlideBase) -> list[Any]:
     """The levels for a multiscale viewer layer, finest first: lazy ones of the pyramid, plus the
     low-resolution view when the coarsest is larger than :data:`COARSEST_MAX_SIDE`."""
     levels: list[Any] = [LevelArray(slide, i) for i in range(len(slide.info.levels))]

@@ -25,8 +25,12 @@ import numpy as np
 from ..data.images import check_regular_file
 from ..errors import InputFileError
 
+#: Formats tifffile cannot read, read through OpenSlide (the optional ``qsa-gui[openslide]``
+#: extra): MIRAX, DICOM WSI, Leica SCN, Hamamatsu VMS, Ventana BIF. Several are a file plus a
+#: folder of data files, so they are referenced where they are, never copied into a project.
+OPENSLIDE_SUFFIXES: frozenset[str] = frozenset({".mrxs", ".dcm", ".scn", ".vms", ".bif"})
 SLIDE_SUFFIXES: frozenset[str] = frozenset(
-    {".svs", ".ndpi", ".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf"}
+    {".svs", ".ndpi", ".tif", ".tiff", ".ome.tif", ".ome.tiff", ".btf"} | OPENSLIDE_SUFFIXES
 )
 # Objective power <-> pixel size when only one is known: 20x ~ 0.5 um/px (Aperio, Hamamatsu).
 MICRONS_AT_1X = 10.0
@@ -75,7 +79,7 @@ def looks_like_slide(path: str | Path) -> bool:
     an SVS or NDPI by content (renamed) or holds a resolution pyramid. Never raises."""
     p = Path(path)
     suffix = slide_suffix(p)
-    if suffix in (".svs", ".ndpi"):
+    if suffix in (".svs", ".ndpi") or suffix in OPENSLIDE_SUFFIXES:
         return True
     if suffix is None:
         return False
@@ -174,9 +178,68 @@ def _check_complete(path: Path, tif, series) -> None:
                 raise InputFileError(path, "slide file is truncated (tiles point past the end of the file)")
 
 
-class Slide:
-    """An open slide: :attr:`info`, :meth:`read` (a box of one level as uint8 RGB) and
-    :meth:`read_region` (a level-0 box resampled to a given size). Use as a context manager."""
+def metadata_notes(mpp: float | None, power: float | None) -> tuple[str, ...]:
+    """What had to be assumed about the scale, said rather than guessed silently."""
+    notes = []
+    if mpp is None:
+        notes.append("pixel size unknown (no µm/px in the file's metadata)")
+    if power is None:
+        notes.append(
+            "objective power unknown"
+            + (f"; taken as {MICRONS_AT_1X / mpp:.1f}x from the pixel size" if mpp else "")
+        )
+    return tuple(notes)
+
+
+class SlideBase:
+    """What every slide reader offers: :attr:`info`, :meth:`read` (a box of one level as uint8
+    RGB, the reader's own), :meth:`read_region` (a level-0 box resampled to a given size) and
+    :meth:`close`. Use as a context manager."""
+
+    path: Path
+    info: SlideInfo
+
+    def read(self, level: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> SlideBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check_box(self, level: int, y0: int, y1: int, x0: int, x1: int) -> None:
+        h, w = self.info.levels[level].shape
+        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise ValueError(f"box {(y0, y1, x0, x1)} outside level {level} of size {(h, w)}")
+
+    def best_level(self, downsample: float) -> int:
+        """The finest level no finer than needed: the largest downsample <= ``downsample``."""
+        best = 0
+        for i, lv in enumerate(self.info.levels):
+            if lv.downsample <= downsample * 1.001:
+                best = i if lv.downsample >= self.info.levels[best].downsample else best
+        return best
+
+    def read_region(self, box: tuple[int, int, int, int], out_shape: tuple[int, int]) -> np.ndarray:
+        """The level-0 box ``(y0, y1, x0, x1)`` as uint8 RGB of ``out_shape`` (H, W), read from the
+        finest level that is not finer than needed and area-resampled (anti-aliased)."""
+        y0, y1, x0, x1 = box
+        down = min((y1 - y0) / out_shape[0], (x1 - x0) / out_shape[1])
+        level = self.best_level(max(1.0, down))
+        d = self.info.levels[level].downsample
+        lh, lw = self.info.levels[level].shape
+        ly0, lx0 = min(lh - 1, int(y0 / d)), min(lw - 1, int(x0 / d))
+        ly1, lx1 = max(ly0 + 1, min(lh, round(y1 / d))), max(lx0 + 1, min(lw, round(x1 / d)))
+        pixels = self.read(level, ly0, ly1, lx0, lx1)
+        return resample(pixels, out_shape)
+
+
+class Slide(SlideBase):
+    """A slide read with tifffile's zarr store (SVS, NDPI, OME-TIFF, tiled / pyramidal TIFF)."""
 
     def __init__(self, path: str | Path) -> None:
         import tifffile
@@ -219,17 +282,10 @@ class Slide:
             h, w = lv.shape[la.index("Y")], lv.shape[la.index("X")]
             levels.append(SlideLevel((int(h), int(w)), float(w0) / float(w)))
         mpp, power = _metadata(tif, series.pages[0] if series.pages else tif.pages[0])
-        notes = []
-        if mpp is None:
-            notes.append("pixel size unknown (no µm/px in the file's metadata)")
-        if power is None:
-            notes.append(
-                "objective power unknown"
-                + (f"; taken as {MICRONS_AT_1X / mpp:.1f}x from the pixel size" if mpp else "")
-            )
         if series.dtype.kind not in "uib":
             raise InputFileError(self.path, f"unsupported slide pixel type {series.dtype}")
-        return SlideInfo(self.path, _format(tif), (int(h0), int(w0)), tuple(levels), mpp, power, tuple(notes))
+        return SlideInfo(self.path, _format(tif), (int(h0), int(w0)), tuple(levels), mpp, power,
+                         metadata_notes(mpp, power))  # fmt: skip
 
     def close(self) -> None:
         if self._tif is not None:
@@ -239,12 +295,6 @@ class Slide:
             self._tif.close()
             self._tif = None
 
-    def __enter__(self) -> Slide:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _array(self, level: int):
         if level not in self._arrays:
             import zarr
@@ -253,19 +303,9 @@ class Slide:
             self._arrays[level] = (store, zarr.open(store, mode="r"))
         return self._arrays[level][1]  # type: ignore[index]
 
-    def best_level(self, downsample: float) -> int:
-        """The finest level no finer than needed: the largest downsample <= ``downsample``."""
-        best = 0
-        for i, lv in enumerate(self.info.levels):
-            if lv.downsample <= downsample * 1.001:
-                best = i if lv.downsample >= self.info.levels[best].downsample else best
-        return best
-
     def read(self, level: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """uint8 RGB pixels of the box ``[y0, y1) x [x0, x1)`` of ``level`` (clipped boxes refused)."""
-        h, w = self.info.levels[level].shape
-        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
-            raise ValueError(f"box {(y0, y1, x0, x1)} outside level {level} of size {(h, w)}")
+        self.check_box(level, y0, y1, x0, x1)
         axes = self._series.levels[level].axes
         index = tuple(slice(y0, y1) if a == "Y" else slice(x0, x1) if a == "X" else slice(None) for a in axes)
         try:
@@ -279,19 +319,6 @@ class Slide:
         if "S" in kept and kept.index("S") < kept.index("Y"):
             raw = np.moveaxis(raw, 0, -1)
         return to_rgb8(raw, self._series.dtype)
-
-    def read_region(self, box: tuple[int, int, int, int], out_shape: tuple[int, int]) -> np.ndarray:
-        """The level-0 box ``(y0, y1, x0, x1)`` as uint8 RGB of ``out_shape`` (H, W), read from the
-        finest level that is not finer than needed and area-resampled (anti-aliased)."""
-        y0, y1, x0, x1 = box
-        down = min((y1 - y0) / out_shape[0], (x1 - x0) / out_shape[1])
-        level = self.best_level(max(1.0, down))
-        d = self.info.levels[level].downsample
-        lh, lw = self.info.levels[level].shape
-        ly0, lx0 = min(lh - 1, int(y0 / d)), min(lw - 1, int(x0 / d))
-        ly1, lx1 = max(ly0 + 1, min(lh, round(y1 / d))), max(lx0 + 1, min(lw, round(x1 / d)))
-        pixels = self.read(level, ly0, ly1, lx0, lx1)
-        return resample(pixels, out_shape)
 
 
 def resample(pixels: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
@@ -321,6 +348,17 @@ def to_rgb8(raw: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3])
 
 
-def open_slide(path: str | Path) -> Slide:
-    """Open a slide file (any problem: :class:`InputFileError` naming it and the reason)."""
+def open_slide(path: str | Path, backend: str | None = None) -> SlideBase:
+    """Open a slide file (any problem: :class:`InputFileError` naming it and the reason).
+
+    ``backend``: ``"tifffile"`` or ``"openslide"``; by default OpenSlide for the formats only it
+    reads (:data:`OPENSLIDE_SUFFIXES`), tifffile for the rest."""
+    if backend is None:
+        backend = "openslide" if slide_suffix(Path(path)) in OPENSLIDE_SUFFIXES else "tifffile"
+    if backend == "openslide":
+        from .openslide_reader import OpenSlideSlide
+
+        return OpenSlideSlide(path)
+    if backend != "tifffile":
+        raise ValueError(f"backend must be 'tifffile' or 'openslide', got {backend!r}")
     return Slide(path)

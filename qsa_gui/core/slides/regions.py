@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reader import Slide, SlideInfo
+from .reader import SlideBase, SlideInfo
 from .tissue import TissueMask
 
 # GlaS images are 775 x 522 px at 20x (0.62 um/px scanned at 20x, as the GlaS challenge gives them).
@@ -107,6 +107,6 @@ def region_pixel_shape(box: tuple[int, int, int, int], scale: float) -> tuple[in
     return max(1, round((y1 - y0) / scale)), max(1, round((x1 - x0) / scale))
 
 
-def read_region_pixels(slide: Slide, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+def read_region_pixels(slide: SlideBase, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
     """uint8 RGB of one region at its magnification."""
     return slide.read_region(box, region_pixel_shape(box, scale))

@@ -30,7 +30,7 @@ from ..jobs import CancelToken, Job, Progress, check, sub_job
 from .geojson import feature, write_feature_collection
 from .omezarr import write_label_pyramid
 from .polygons import mask_to_polygons
-from .reader import Slide, open_slide
+from .reader import SlideBase, open_slide
 from .regions import DEFAULT_MAGNIFICATION, region_scale
 from .tissue import TissueMask, detect_tissue, low_res
 
@@ -38,7 +38,7 @@ from .tissue import TissueMask, detect_tissue, low_res
 class SlideSource(LazyImage):
     """A slide at ``scale`` level-0 px per pixel, read a box at a time (uint8 RGB)."""
 
-    def __init__(self, slide: Slide, scale: float) -> None:
+    def __init__(self, slide: SlideBase, scale: float) -> None:
         h0, w0 = slide.info.shape
         super().__init__(slide.path, (max(1, round(h0 / scale)), max(1, round(w0 / scale)), 3), np.uint8)
         self.slide, self.scale = slide, scale

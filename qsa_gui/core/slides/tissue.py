@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reader import Slide
+from .reader import SlideBase
 
 LOW_RES_MAX_SIDE = 2048
 SATURATION_FLOOR = 0.07  # below this nothing is tissue (empty glass, faint dust)
@@ -50,7 +50,7 @@ class TissueMask:
         return float(part.mean()) if part.size else 0.0
 
 
-def low_res(slide: Slide, max_side: int = LOW_RES_MAX_SIDE) -> LowRes:
+def low_res(slide: SlideBase, max_side: int = LOW_RES_MAX_SIDE) -> LowRes:
     """The slide at most ``max_side`` pixels on its longer side, with bounded memory: the finest
     pyramid level that small is read whole; without one, the coarsest level is read a band of rows
     at a time and block-averaged (a 60000 x 60000 single-level slide never sits in memory)."""
