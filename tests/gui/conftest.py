@@ -52,3 +52,27 @@ def _no_leaked_python_threads():
             return
         time.sleep(0.01)
     pytest.fail(f"leaked thumbnail threads: {alive}")
+
+
+@pytest.fixture
+def make_assistant(make_napari_viewer):
+    """``make(settings, warm_up=True, show=False, **attributes)``: an AssistantWidget in a fresh
+    napari viewer (the panel the GUI tests drive), shut down when the test ends, before its
+    viewer closes. ``settings``: the Settings its jobs run with; keywords set attributes (e.g.
+    ``autosave_ms``)."""
+    made = []
+
+    def make(settings=None, *, warm_up: bool = True, show: bool = False, **attributes):
+        from qsa_gui._qt.assistant import AssistantWidget
+
+        w = AssistantWidget(make_napari_viewer(show=show), warm_up=warm_up)
+        if settings is not None:
+            w.settings_override = settings.to_dict()
+        for name, value in attributes.items():
+            setattr(w, name, value)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.shutdown()

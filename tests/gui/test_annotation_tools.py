@@ -28,12 +28,8 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer(), warm_up=False)
-    w.settings_override = TINY_SETTINGS.to_dict()
-    w.autosave_ms = 50
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(TINY_SETTINGS, warm_up=False, autosave_ms=50)
 
 
 def _labels(w: AssistantWidget) -> np.ndarray:

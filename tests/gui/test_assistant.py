@@ -45,13 +45,9 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    w = AssistantWidget(viewer)
-    w.settings_override = TINY.to_dict()
-    w.autosave_ms = 300  # the debounce itself is tested at its real value separately
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    # autosave_ms: the debounce itself is tested at its real value separately
+    return make_assistant(TINY, autosave_ms=300)
 
 
 def run(qtbot, w: AssistantWidget, action, signal: str = "finished"):

@@ -11,7 +11,6 @@ pytest.importorskip("napari")
 
 from qsa_testkit import TINY_SETTINGS, demo_truth
 
-from qsa_gui._qt.assistant import AssistantWidget  # noqa: E402
 from qsa_gui.core.jobs import run_job  # noqa: E402
 from qsa_gui.core.project.store import Project  # noqa: E402
 from qsa_gui.core.workflow.demo_project import write_demo_project  # noqa: E402
@@ -33,11 +32,8 @@ def suggested(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer())
-    w.settings_override = TINY_SETTINGS.to_dict()
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(TINY_SETTINGS)
 
 
 def test_heatmap_is_the_rounds_disagreement_with_legend_and_opacity(assistant, suggested, qtbot):

@@ -32,12 +32,8 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer())
-    w.settings_override = TINY_SETTINGS.to_dict()
-    w.autosave_ms = 100
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(TINY_SETTINGS, autosave_ms=100)
 
 
 def paint(w: AssistantWidget, value: int, box: tuple[slice, slice]) -> None:
@@ -92,8 +88,9 @@ def test_relabel_then_restore_the_earlier_labels(assistant: AssistantWidget, dem
 
 def _stale_lock(folder: Path) -> None:
     """The record a killed process leaves: its pid is dead, nothing holds the flock."""
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     (folder / ".lock").write_text(json.dumps({"pid": int(dead), "host": socket.gethostname(), "time": "old"}))
 
 
@@ -154,8 +151,13 @@ def test_a_window_and_another_process_released_together_on_a_stale_lock(demo: Pa
     script, go, done = tmp_path / "child.py", tmp_path / "go", tmp_path / "done"
     script.write_text(CHILD)
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'plugins'}", "PATH": "/usr/bin:/bin"}
-    child = subprocess.Popen([sys.executable, str(script), str(demo), str(go), str(done)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(demo), str(go), str(done)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     w = AssistantWidget(None)
     errors: list[str] = []
     w._error_box = lambda title, text: errors.append(text)

@@ -37,12 +37,8 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer())
-    w.settings_override = TINY.to_dict()
-    w.autosave_ms = 200
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(TINY, autosave_ms=200)
 
 
 def run(qtbot, w: AssistantWidget, action) -> None:

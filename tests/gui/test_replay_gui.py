@@ -29,11 +29,8 @@ def _demo(tmp_path: Path, n_labelled: int) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer())
-    w.settings_override = FAST.to_dict()
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(FAST)
 
 
 def test_replay_answers_in_words_and_shows_the_curves(assistant: AssistantWidget, tmp_path: Path, qtbot):

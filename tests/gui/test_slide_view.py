@@ -29,16 +29,14 @@ JOB_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot, tmp_path: Path):
-    w = AssistantWidget(make_napari_viewer(), warm_up=False)
-    w.settings_override = TINY_SETTINGS.to_dict()
+def assistant(make_assistant, qtbot, tmp_path: Path):
+    w = make_assistant(TINY_SETTINGS, warm_up=False)
     w.boxes.info = lambda *a, **k: None  # no modal boxes in tests
     assert w.new_project(tmp_path / "p")
     with qtbot.waitSignal(w.runner.finished, timeout=JOB_TIMEOUT_MS):
         w.import_images([str(CMU)])  # the panel's import path (a job)
     qtbot.waitUntil(lambda: not w.is_busy, timeout=5000)
-    yield w
-    w.shutdown()
+    return w
 
 
 def _edge(layer, i: int) -> np.ndarray:

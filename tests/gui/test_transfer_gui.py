@@ -19,10 +19,8 @@ N_IMAGES, SIZE, TIMEOUT_MS = 6, 64, 60_000
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer(), warm_up=False)
-    yield w
-    w.shutdown()
+def assistant(make_assistant, qtbot):
+    return make_assistant(warm_up=False)
 
 
 def _run(qtbot, w: AssistantWidget, action, signal: str = "finished") -> None:

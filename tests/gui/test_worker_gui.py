@@ -38,12 +38,10 @@ def demo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def assistant(make_napari_viewer, qtbot):
-    w = AssistantWidget(make_napari_viewer())
+def assistant(make_assistant, qtbot):
+    w = make_assistant(autosave_ms=600_000)  # strokes painted during the job stay unsaved
     assert w.runner.process_jobs, "the shipped default runs Suggest / Retrain / Segment in a worker"
-    w.autosave_ms = 600_000  # strokes painted during the job stay unsaved
-    yield w
-    w.shutdown()
+    return w
 
 
 def disk_state(folder: Path) -> dict[str, bytes]:
