@@ -64,3 +64,20 @@ def test_replay_cli_prints_a_paired_table_and_writes_a_plot(tmp_path, capsys):
     assert {(r["strategy"], r["seed"]) for r in rows} == {(s, n) for s in ("qsa", "random") for n in (0, 1)}
     first = {(r["strategy"], r["seed"]): r["n_labelled"] for r in rows if r["round"] == 1}
     assert first[("qsa", 0)] == first[("random", 0)]  # the same first set for both
+
+
+def test_replay_in_processes_gives_the_same_rows(tmp_path):
+    """(seed, strategy) runs in spawned processes open the project read-only by folder, beside
+    this process's open (locked) project, and give the rows of one after the other."""
+    project = _labelled_project(tmp_path)
+    try:
+        settings = TINY_SETTINGS.updated(iterations=2, ensemble_iterations=2, inq_iterations=1)
+        kwargs = dict(seeds=(0, 1), fractions=(0.2, 0.5))
+        one = run_job(replay_job(project, settings, workers=1, **kwargs))
+        two = run_job(replay_job(project, settings, workers=2, **kwargs))
+        key = ("seed", "strategy", "round", "n_labelled")
+        assert [tuple(r[k] for k in key) for r in one.rows] == [tuple(r[k] for k in key) for r in two.rows]
+        for a, b in zip(one.rows, two.rows, strict=True):
+            assert a["object_dice"] == pytest.approx(b["object_dice"], abs=0.02)
+    finally:
+        project.close()

@@ -150,8 +150,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     project = open_project(args.project, read_only=True)
     settings = with_overrides(project_settings(project), args)
+    from qsa_gui.core.parallel import default_workers
+
     strategies = tuple(s.strip() for s in args.strategies.split(","))
     fractions = tuple(float(f) for f in args.fractions.split(","))
+    workers = args.workers or default_workers(len(args.seeds) * len(strategies))
     result = run_with_progress(
         lambda c: replay_job(
             project,
@@ -160,6 +163,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             seeds=tuple(args.seeds),
             fractions=fractions,
             test_fraction=args.test_fraction,
+            workers=workers,
             cancel=c,
         ),
         args.quiet,

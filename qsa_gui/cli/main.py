@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of labelled pool images held out when the project has no labelled test images",
     )
     sp.add_argument("--plot", help="PNG of the learning curves (default: replay.png here)")
+    sp.add_argument("--workers", type=int, help="runs at once, one process each (default: one per core)")
     sp.add_argument("--json", help="also write the rows as JSON here")
     knobs(sp)
 

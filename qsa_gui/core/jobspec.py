@@ -71,9 +71,14 @@ def _heatmap(project: Project, settings: Settings, cancel: CancelToken | None, a
 
 
 def _replay(project: Project, settings: Settings, cancel: CancelToken | None, args: Mapping) -> Job[Any]:
+    import os
+
+    from .parallel import default_workers
     from .workflow.replay import replay_job
 
-    return replay_job(project, settings, seeds=tuple(args.get("seeds", (0, 1, 2))), cancel=cancel)
+    seeds = tuple(args.get("seeds", (0, 1, 2)))
+    workers = default_workers(2 * len(seeds), max(1, (os.cpu_count() or 1) - 1))  # a core for the GUI
+    return replay_job(project, settings, seeds=seeds, workers=workers, cancel=cancel)
 
 
 def _segment_slide(

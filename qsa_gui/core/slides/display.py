@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .reader import SlideBase
+from .slide_base import SlideBase
 from .tissue import low_res
 
 #: A pyramid whose coarsest level is larger than this (longer side) gets an extra low-res level.

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.images import check_regular_file
 from ..errors import InputFileError
-from .reader import SlideBase, SlideInfo, SlideLevel, metadata_notes, to_rgb8
+from .slide_base import SlideBase, SlideInfo, SlideLevel, metadata_notes, to_rgb8
 
 INSTALL_HINT = "MIRAX / DICOM / SCN / VMS / BIF slides need OpenSlide: pip install 'qsa-gui[openslide]'"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reader import SlideBase, SlideInfo
+from .slide_base import SlideBase, SlideInfo
 from .tissue import TissueMask
 
 # GlaS images are 775 x 522 px at 20x (0.62 um/px scanned at 20x, as the GlaS challenge gives them).

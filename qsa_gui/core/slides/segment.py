@@ -30,8 +30,9 @@ from ..jobs import CancelToken, Job, Progress, check, sub_job
 from .geojson import feature, write_feature_collection
 from .omezarr import write_label_pyramid
 from .polygons import mask_to_polygons
-from .reader import SlideBase, open_slide
+from .reader import open_slide
 from .regions import DEFAULT_MAGNIFICATION, region_scale
+from .slide_base import SlideBase
 from .tissue import TissueMask, detect_tissue, low_res
 
 

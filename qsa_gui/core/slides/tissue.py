@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .reader import SlideBase
+from .slide_base import SlideBase
 
 LOW_RES_MAX_SIDE = 2048
 SATURATION_FLOOR = 0.07  # below this nothing is tissue (empty glass, faint dust)

@@ -9,10 +9,12 @@ each strategy's mean with its 95% interval per round and the *paired* difference
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..jobs import CancelToken, Job, sub_job
 from .curves import Interval, PairedDifference, aulc_by_seed, mean_ci, paired_difference, values_at_round
 
 
@@ -95,6 +97,48 @@ class PairedRuns:
             f"{strategy} and {baseline} are within noise of each other here: AULC {iv.mean:+.3f} "
             f"[{iv.low:+.3f}, {iv.high:+.3f}] over {d.n} paired seeds (the interval spans zero)"
         )
+
+
+def seeds_job(
+    run_one: Callable[..., Job[list[dict]]],
+    args: tuple,
+    seeds: Sequence[int],
+    strategies: Sequence[str],
+    *,
+    workers: int = 1,
+    cancel: CancelToken | None = None,
+) -> Job[list[dict]]:
+    """``run_one(*args, seed, strategies, cancel=...)`` (a module-level job returning rows) for
+    every seed; the rows in seed, then strategy order.
+
+    ``workers`` > 1 runs (seed, strategy) pairs in that many spawned processes
+    (:mod:`qsa_gui.core.parallel`): within a seed the strategies are independent (the first set
+    comes from the seed), so the rows are those of one after the other. Model-based strategies go
+    first: they cost several times a model-free one, and the cheap ones fill in.
+    """
+    n = len(seeds)
+    if workers > 1 and n * len(strategies) > 1:
+        from qsa_gui.core.active.strategies import get_strategy
+
+        from ..parallel import run_in_processes
+
+        pairs = [(seed, s) for s in strategies for seed in seeds]
+        pairs.sort(key=lambda p: get_strategy(p[1]).needs == "none" or p[1] == "random")
+        per_pair = yield from run_in_processes(
+            run_one,
+            [(*args, seed, (s,)) for seed, s in pairs],
+            workers=workers,
+            cancel=cancel,
+            stage=f"{n} seeds x {len(strategies)} strategies",
+            names=[f"seed {seed} {s}" for seed, s in pairs],
+        )
+        got = dict(zip(pairs, per_pair, strict=True))
+        return [r for seed in seeds for s in strategies for r in got[(seed, s)]]
+    rows: list[dict] = []
+    for si, seed in enumerate(seeds):
+        job = run_one(*args, seed, tuple(strategies), cancel=cancel)
+        rows += yield from sub_job(job, si / n, (si + 1) / n, stage_prefix=f"seed {seed}: ")
+    return rows
 
 
 def interval_text(iv: Interval) -> str:

@@ -22,7 +22,7 @@ from ..errors import QSAError
 from ..jobs import CancelToken, Job, Progress, sub_job
 from ..settings import Settings
 from .common import _load_pairs
-from .paired_runs import PairedRuns, json_safe
+from .paired_runs import PairedRuns, json_safe, seeds_job
 from .simulation import active_learning_job
 
 MIN_POOL = 5
@@ -55,9 +55,11 @@ def replay_job(
     seeds: Sequence[int] = (0, 1, 2),
     fractions: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5),
     test_fraction: float = 0.25,
+    workers: int = 1,
     cancel: CancelToken | None = None,
 ) -> Job[ReplayResult]:
-    """Simulate ``strategies`` on the project's labelled images over ``seeds`` (reads only)."""
+    """Simulate ``strategies`` on the project's labelled images over ``seeds`` (reads only);
+    ``workers`` > 1 runs (seed, strategy) pairs in that many processes, same rows."""
     pool_ids, test_ids, test_from = replay_split(project, test_fraction)
     if len(pool_ids) < MIN_POOL or not test_ids:
         raise QSAError(
@@ -67,29 +69,14 @@ def replay_job(
     if not seeds:
         raise QSAError("replay needs at least one seed")
     yield Progress("reading the labelled images", 0.0, f"{len(pool_ids)} pool, {len(test_ids)} test")
-    images, labels = _load_pairs(project, pool_ids)
-    tests = {"test": _load_pairs(project, test_ids)}
-    rows: list[dict] = []
-    for si, seed in enumerate(seeds):
-        order = np.random.default_rng(10_000 + seed).permutation(len(images))
-        got = yield from sub_job(
-            active_learning_job(
-                [images[i] for i in order],
-                [labels[i] for i in order],
-                tests,
-                fractions,
-                tuple(strategies),
-                replace(settings, seed=seed),
-                seed=seed,
-                cancel=cancel,
-            ),
-            0.01 + 0.99 * si / len(seeds),
-            0.01 + 0.99 * (si + 1) / len(seeds),
-            stage_prefix=f"seed {seed}: ",
-        )
-        rows += [asdict(r) for r in got]
+    args = (str(project.folder), pool_ids, test_ids, tuple(fractions), settings)
+    rows = yield from sub_job(
+        seeds_job(replay_seed_job, args, tuple(seeds), tuple(strategies), workers=workers, cancel=cancel),
+        0.01,
+        1.0,
+    )
     return ReplayResult(
-        json_safe(rows),
+        rows,
         tuple(strategies),
         tuple(seeds),
         tuple(fractions),
@@ -97,3 +84,33 @@ def replay_job(
         n_test=len(test_ids),
         test_from=test_from,
     )
+
+
+def replay_seed_job(
+    folder: str,
+    pool_ids: Sequence[str],
+    test_ids: Sequence[str],
+    fractions: Sequence[float],
+    settings: Settings,
+    seed: int,
+    strategies: Sequence[str],
+    cancel: CancelToken | None = None,
+) -> Job[list[dict]]:
+    """One seed: the pool in the seed's order, every strategy from the seed's first set. It opens
+    the project read-only by folder (no lock: it runs beside the shell holding it, or in a
+    process of its own)."""
+    with Project.open(folder, read_only=True) as project:
+        images, labels = _load_pairs(project, list(pool_ids))
+        tests = {"test": _load_pairs(project, list(test_ids))}
+    order = np.random.default_rng(10_000 + seed).permutation(len(images))
+    got = yield from active_learning_job(
+        [images[i] for i in order],
+        [labels[i] for i in order],
+        tests,
+        fractions,
+        tuple(strategies),
+        replace(settings, seed=seed),
+        seed=seed,
+        cancel=cancel,
+    )
+    return json_safe([asdict(r) for r in got])

@@ -22,7 +22,7 @@ from qsa_gui.core.workflow.scores import strategy_scores_job
 
 from ..jobs import CancelToken, Job, Progress, check, sub_job
 from ..settings import Settings
-from .paired_runs import PairedRuns, json_safe
+from .paired_runs import PairedRuns, json_safe, seeds_job
 
 
 @dataclass(frozen=True)
@@ -131,37 +131,15 @@ def demo_job(
 ) -> Job[DemoResult]:
     """Run the whole loop for each seed and strategy; measure every round on held-out images.
 
-    ``workers`` > 1 runs that many (seed, strategy) pairs at once, each in its own spawned
-    process (:mod:`qsa_gui.core.parallel`): within a seed the strategies are independent (the
-    first set comes from the seed), so the rows are those of one after the other. Model-based
-    strategies go first: they cost several times a model-free one, and the cheap ones fill in.
+    ``workers`` > 1 runs (seed, strategy) pairs in that many processes
+    (:func:`~qsa_gui.core.workflow.paired_runs.seeds_job`); the rows are the same.
     """
     config = config or DemoConfig()
     if not config.seeds:
         raise ValueError("the demo needs at least one seed")
-    n = len(config.seeds)
-    if workers > 1 and n > 1:
-        from ..parallel import run_in_processes
-
-        pairs = [(seed, s) for s in config.strategies for seed in config.seeds]
-        pairs.sort(key=lambda p: get_strategy(p[1]).needs == "none" or p[1] == "random")
-        per_pair = yield from run_in_processes(
-            demo_seed_job,
-            [(config, seed, (s,)) for seed, s in pairs],
-            workers=workers,
-            cancel=cancel,
-            stage=f"{n} seeds x {len(config.strategies)} strategies",
-            names=[f"seed {seed} {s}" for seed, s in pairs],
-        )
-        got = dict(zip(pairs, per_pair, strict=True))
-        per_seed = [[r for s in config.strategies for r in got[(seed, s)]] for seed in config.seeds]
-    else:
-        per_seed = []
-        for si, seed in enumerate(config.seeds):
-            job = demo_seed_job(config, seed, cancel=cancel)
-            got = yield from sub_job(job, si / n, (si + 1) / n, stage_prefix=f"seed {seed}: ")
-            per_seed.append(got)
-    rows = [row for seed_rows in per_seed for row in seed_rows]
+    rows = yield from seeds_job(
+        demo_seed_job, (config,), config.seeds, config.strategies, workers=workers, cancel=cancel
+    )
     return DemoResult(
         rows, tuple(config.strategies), tuple(config.seeds), tuple(config.fractions), config=config
     )
