@@ -7,7 +7,8 @@ Usage (needs a display; napari renders its canvas black without one)::
 
 Nothing is staged: the import, the regions, the ranking and one region labelled through the
 panel (a few painted discs standing in for glands, then Mark done) are the GUI's own. Writes
-``docs/screenshots/07_slide_view.png``.
+``docs/screenshots/07_slide_view.png``; then Retrain and Segment slide (the whole slide in the
+job process, GeoJSON + OME-Zarr written) and ``08_slide_segmented.png`` with the glands outlined.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ def main() -> int:
         s.pump(1.0)
         OUT.mkdir(parents=True, exist_ok=True)
         save_png(window.grab().toImage(), OUT / "07_slide_view.png")
+        a.retrain()
+        s.wait_idle(a)
+        print("retrain:", a.last_message, flush=True)
+        window.menu_actions["segment_slide"].trigger()
+        s.wait_idle(a)
+        print("segment slide:", a.last_message, flush=True)
+        s.pump(1.5)
+        save_png(window.grab().toImage(), OUT / "08_slide_segmented.png")
         window.close()
         s.pump(0.5)
     return 0

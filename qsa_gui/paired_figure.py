@@ -16,9 +16,14 @@ import numpy as np
 from qsa_gui.core.workflow.curves import mean_ci, paired_difference, values_at_round
 from qsa_gui.core.workflow.paired_runs import PairedRuns
 
+#: Metrics bounded to [0, 1]: their bands are drawn clipped to it (a t interval of 3 seeds can
+#: reach past 1; the tables print the interval unclipped).
+BOUNDED = frozenset({"object_f1", "object_dice", "pixel_dice"})
 
-def _band(iv: Any) -> tuple[float, float, float]:
-    return iv.mean, (iv.low if iv.n > 1 else iv.mean), (iv.high if iv.n > 1 else iv.mean)
+
+def _band(iv: Any, lo: float = -np.inf, hi: float = np.inf) -> tuple[float, float, float]:
+    low, high = (iv.low, iv.high) if iv.n > 1 else (iv.mean, iv.mean)
+    return iv.mean, float(np.clip(low, lo, hi)), float(np.clip(high, lo, hi))
 
 
 def draw_paired_curves(
@@ -30,8 +35,10 @@ def draw_paired_curves(
     metric: str = "object_f1",
     metric_label: str = "object F1",
 ) -> None:
-    """Two axes on ``fig``: each strategy's mean curve with its band; strategy − baseline, paired."""
+    """Two axes on ``fig``: each strategy's mean curve with its band; strategy − baseline, paired.
+    Bands of a metric bounded to [0, 1] are clipped to it (:data:`BOUNDED`)."""
     ax, axd = fig.subplots(1, 2)
+    floor, ceil = (0.0, 1.0) if metric in BOUNDED else (-np.inf, np.inf)
     rounds = sorted({int(r["round"]) for r in runs.rows})
     for k, s in enumerate(runs.strategies):
         curve, diff = [], []
@@ -40,10 +47,10 @@ def draw_paired_curves(
             if not vals:
                 continue
             x = float(np.mean([r["fraction"] for r in runs.rows if r["strategy"] == s and r["round"] == rnd]))
-            curve.append((x, *_band(mean_ci(list(vals.values())))))
+            curve.append((x, *_band(mean_ci(list(vals.values())), floor, ceil)))
             if baseline in runs.strategies and s not in (baseline, "full"):
                 d = paired_difference(vals, values_at_round(runs.rows, baseline, rnd, metric)).interval
-                diff.append((x, *_band(d)))
+                diff.append((x, *_band(d, floor - ceil, ceil - floor)))
         for axis, pts, label in ((ax, curve, s), (axd, diff, f"{s} − {baseline}")):
             if pts:
                 x, m, lo, hi = map(list, zip(*pts, strict=True))
