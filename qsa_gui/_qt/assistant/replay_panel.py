@@ -34,14 +34,18 @@ REPLAY_TIP = (
 
 
 class ReplayRow(QWidget):
-    """A button, the number of repeats, and the answer; the curves open in :class:`ReplayDialog`."""
+    """The question, Replay with its number of repeats, and the answer; the curves open in
+    :class:`ReplayDialog`."""
 
     def __init__(self, w: AssistantWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.w = w
         self.result: ReplayResult | None = None
         self.dialog: ReplayDialog | None = None
-        self.button = QPushButton("Would suggestions have saved labels here?", self)
+        self.question = QLabel("Would suggestions have saved labels here?", self)
+        self.question.setWordWrap(True)  # a narrow dock wraps it: the panel never gets wider
+        self.question.setToolTip(REPLAY_TIP)
+        self.button = QPushButton("Replay", self)
         self.button.setToolTip(REPLAY_TIP)
         self.button.clicked.connect(self.start)
         self.repeats = QSpinBox(self)
@@ -59,11 +63,12 @@ class ReplayRow(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button, 1)
         row.addWidget(self.repeats)
-        row.addWidget(self.curves)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.question)
         lay.addLayout(row)
         lay.addWidget(self.answer)
+        lay.addWidget(self.curves)  # its own row, shown with an answer: a narrow dock stays narrow
         self.reset()
 
     def reset(self) -> None:
@@ -71,6 +76,7 @@ class ReplayRow(QWidget):
         self.result = None
         show_levelled(self.answer, "", "info")
         self.curves.setEnabled(False)
+        self.curves.setVisible(False)
         if self.dialog is not None:
             self.dialog.close()
 
@@ -100,6 +106,7 @@ class ReplayRow(QWidget):
         self._show(*replay_outcome(result))
         self.answer.setToolTip(result.table())
         self.curves.setEnabled(True)
+        self.curves.setVisible(True)
         self.w.session.report(self.answer.text(), "info")
 
     def _show(self, text: str, level: str) -> None:
