@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..layers import AnnotationLayers
 
 
+#: The most segmented glands outlined on the slide view (all of them are in the GeoJSON).
+MAX_GLAND_OUTLINES = 5000
+
+
 class SlideView:
     """Show slide / open region (mixed into AssistantWidget, which provides the attributes)."""
 
@@ -107,6 +111,9 @@ class SlideView:
         except QSAError as exc:
             s.report(f"Cannot show the slide's glands: {exc}", "warning")
             rings = []
+        if len(rings) > MAX_GLAND_OUTLINES:  # napari's shapes layer slows to seconds beyond this
+            s.say(f"Outlining {MAX_GLAND_OUTLINES} of {len(rings)} glands; all of them are in the GeoJSON.")
+            rings = rings[:MAX_GLAND_OUTLINES]
         sl.show_glands(rings)
 
     def leave_slide(self) -> None:
