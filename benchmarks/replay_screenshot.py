@@ -62,6 +62,11 @@ def main() -> int:
         if not a.tabs_section.expanded:
             a.tabs_section.button.click()
         a.tabs.setCurrentWidget(a.history_page)
+        from qtpy.QtWidgets import QSplitter
+
+        split = a.findChild(QSplitter)  # the pathologist drags the gallery smaller to read the tab
+        if split is not None:
+            split.setSizes([160, 600])
         s.pump(0.5)
         a.replay.button.click()
         s.wait_idle(a, timeout=1800)
