@@ -19,7 +19,10 @@ from pathlib import Path
 from qtpy.QtCore import QByteArray, QSettings
 from qtpy.QtWidgets import QMainWindow
 
-from qsa_gui.core.project.store import MANIFEST
+#: ``qsa_gui.core.project.records.MANIFEST``, spelt out: importing the project package here
+#: cost the splash ~240 ms (numpy and the store) before it could paint (tests/gui/test_first_steps.py
+#: checks the two agree).
+MANIFEST = "project.json"
 
 ORGANIZATION = "qsa-gui"
 APPLICATION = "qsa-gui"

@@ -205,3 +205,21 @@ def test_plugin_imports_drops_only_while_a_project_is_open(qtbot, make_napari_vi
         assert len(dock.project.images) == before + 2 and len(viewer.layers) == layers
     finally:
         dock.close_dock(ask=False)
+
+
+def test_the_window_module_starts_without_numpy_or_the_project_store():
+    """The splash paints after `qsa_gui.app.main` is imported: nothing heavy may come with it
+    (numpy and the store cost ~240 ms there). A fresh interpreter, as at start-up."""
+    import os
+    import subprocess
+    import sys
+
+    from qsa_gui.app import recent
+    from qsa_gui.core.project.records import MANIFEST
+
+    assert recent.MANIFEST == MANIFEST
+    heavy = ("numpy", "qsa_gui.core.project")
+    code = f"import sys, qsa_gui.app.main; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]", out.stdout
