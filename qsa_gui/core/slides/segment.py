@@ -56,14 +56,33 @@ class SlideSource(LazyImage):
         return self.slide.read_region(self.level0_box(y0, y1, x0, x1), (y1 - y0, x1 - x0))
 
 
+#: Low-resolution pixels the tissue mask is grown by before it masks the probabilities: a gland
+#: at the tissue's edge is never cut, glass farther out never holds one.
+TISSUE_MARGIN = 3
+
+
 class _TissueAwareModel:
     """The segmenter seen by segment_large: windows without tissue get zero probabilities without
-    running the model; every window's gland probability is kept (uint8) for confidences."""
+    running the model, and inside a window the probabilities are zero off the (slightly grown)
+    tissue mask, so glass and dust never become glands (a model trained on a few regions fires on
+    the bright background); every window's gland probability is kept (uint8) for confidences."""
 
     def __init__(self, inner: Any, source: SlideSource, tissue: TissueMask, confidence: np.ndarray) -> None:
+        from scipy.ndimage import binary_dilation
+
         self.inner, self.source, self.tissue, self.confidence = inner, source, tissue, confidence
         self.overlap = getattr(inner, "overlap", 32)
         self.skipped = 0
+        grown = tissue.mask.astype(bool)
+        self.grown = binary_dilation(grown, iterations=TISSUE_MARGIN) if grown.any() else grown
+
+    def tissue_window(self, y0: int, y1: int, width: int) -> np.ndarray:
+        """The grown tissue mask at the window's pixels (rows y0..y1 of the segmented image)."""
+        h, w = self.grown.shape
+        k = self.source.scale / self.tissue.downsample  # segmented px -> low-res px
+        rows = np.clip(((np.arange(y0, y1) + 0.5) * k).astype(int), 0, h - 1)
+        cols = np.clip(((np.arange(width) + 0.5) * k).astype(int), 0, w - 1)
+        return self.grown[np.ix_(rows, cols)]
 
     def probabilities(self, image: np.ndarray, device: str | None = None, cancel: CancelToken | None = None):
         y0, y1 = self.source.last_rows
@@ -73,6 +92,9 @@ class _TissueAwareModel:
             z = np.zeros(image.shape[:2], np.float32)
             return z, z
         gland, contour = self.inner.probabilities(image, device=device, cancel=cancel)
+        if gland.shape == (y1 - y0, self.source.width):  # the window is the source's rows
+            on = self.tissue_window(y0, y1, self.source.width)
+            gland, contour = gland * on, contour * on
         self.confidence[y0:y1] = np.clip(np.rint(gland * 255), 0, 255).astype(np.uint8)
         return gland, contour
 
