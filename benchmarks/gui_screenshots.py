@@ -128,8 +128,6 @@ def window_part(work: Path) -> None:
     """Shots 1-5: the desktop main window."""
     import numpy as np
 
-    from qsa_gui.app.recent import make_settings
-    from qsa_gui.app.window import MainWindow
     from qsa_gui.core.project.store import Project
     from qsa_gui.core.workflow.demo_project import write_demo_project
 
@@ -139,11 +137,8 @@ def window_part(work: Path) -> None:
         for rec in [r for r in project.images if r.split == "pool"][:4]:
             project.save_labels(rec.id, truth(project, rec.id), done=True)
 
-    window = MainWindow(settings=make_settings(str(work / "settings.ini")), confirm_close=lambda _n: True)
+    window = open_window(work)
     a = window.assistant
-    window.resize(*WINDOW_SIZE)
-    window.show()
-    window.resizeDocks([window.tools_dock, window.assistant_dock], [240, 500], window_orientation())
     window.open_project(folder)
     a.settings_override = settings()
     s.pump(1.0)
@@ -230,6 +225,19 @@ def window_part(work: Path) -> None:
     print("cancelled:", a.last_message, flush=True)
     window.close()
     s.pump(0.5)
+
+
+def open_window(work: Path, ini: str = "settings.ini") -> Any:
+    """The desktop window as the screenshots show it: its own settings file, WINDOW_SIZE, docks
+    240 / 500 px wide."""
+    from qsa_gui.app.recent import make_settings
+    from qsa_gui.app.window import MainWindow
+
+    window = MainWindow(settings=make_settings(str(work / ini)), confirm_close=lambda _n: True)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    window.resizeDocks([window.tools_dock, window.assistant_dock], [240, 500], window_orientation())
+    return window
 
 
 def window_orientation() -> Any:

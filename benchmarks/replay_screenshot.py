@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gui_screenshots import OUT, WINDOW_SIZE, Session, save_png, settings, window_orientation  # noqa: E402
+from gui_screenshots import OUT, Session, open_window, save_png, settings  # noqa: E402
 
 N_IMAGES, SIZE = 16, 192  # a small lab project: 12 pool + 4 test images
 
@@ -37,8 +37,6 @@ def truth(name: str):
 
 
 def main() -> int:
-    from qsa_gui.app.recent import make_settings
-    from qsa_gui.app.window import MainWindow
     from qsa_gui.core.project.store import Project
     from qsa_gui.core.workflow.demo_project import write_demo_project
 
@@ -49,11 +47,8 @@ def main() -> int:
         with Project.open(folder) as p:
             for image_id in p.unlabelled_ids():
                 p.save_labels(image_id, truth(p.image(image_id).name), done=True)
-        window = MainWindow(settings=make_settings(str(work / "settings.ini")), confirm_close=lambda _n: True)
+        window = open_window(work)
         a = window.assistant
-        window.resize(*WINDOW_SIZE)
-        window.show()
-        window.resizeDocks([window.tools_dock, window.assistant_dock], [240, 500], window_orientation())
         a.open_project(folder)
         a.settings_override = settings(iterations=80, ensemble_iterations=20, finetune_iterations=20)
         s.pump(0.5)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gui_screenshots import OUT, WINDOW_SIZE, Session, save_png, settings, window_orientation  # noqa: E402
+from gui_screenshots import OUT, Session, open_window, save_png, settings  # noqa: E402
 
 CMU = ROOT / "tests" / "data" / "cmu_small_region.svs"
 
@@ -30,17 +30,11 @@ def main() -> int:
     import numpy as np
     from skimage.draw import disk
 
-    from qsa_gui.app.recent import make_settings
-    from qsa_gui.app.window import MainWindow
-
     s = Session()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        window = MainWindow(settings=make_settings(str(work / "settings.ini")), confirm_close=lambda _n: True)
+        window = open_window(work)
         a = window.assistant
-        window.resize(*WINDOW_SIZE)
-        window.show()
-        window.resizeDocks([window.tools_dock, window.assistant_dock], [240, 500], window_orientation())
         a.new_project(work / "slides", name="CMU slide")
         a.settings_override = settings()
         a.import_images([str(CMU)])
