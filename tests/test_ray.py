@@ -70,7 +70,10 @@ def test_ensemble_members_train_as_ray_tasks_like_they_do_locally(local_ray) -> 
 
 def test_cancel_stops_the_ray_tasks(local_ray) -> None:
     images, labels = _labelled()
-    slow = replace(TINY_SETTINGS, executor="ray", iterations=2000, ensemble_iterations=2000)
+    # no early stopping: the members would stop on their own within the 3 s before the cancel
+    slow = replace(
+        TINY_SETTINGS, executor="ray", iterations=20000, ensemble_iterations=20000, ensemble_patience=None
+    )
     config = slow.ensemble_config()
     cancel = CancelToken()
     threading.Timer(3.0, cancel.cancel).start()

@@ -296,7 +296,9 @@ def test_event_loop_stays_responsive_while_retraining(assistant: AssistantWidget
         for image_id in p.unlabelled_ids()[:3]:
             p.save_labels(image_id, truth_labels(p, image_id), done=True)
     w = assistant
-    w.resize(420, 1000)  # tall enough that the tabs section stays open (it folds on a short screen)
+    # tall enough that the tabs section stays open (it folds on a short screen; the History tab's
+    # replay row made the panel taller than 1000 px)
+    w.resize(420, 1200)
     w.show()  # the panel is on screen: the live loss curve really repaints
     w.open_project(demo)
     monitor = EventLoopMonitor(interval_ms=10)
