@@ -63,12 +63,11 @@ class PairedRuns:
         lo, hi = self.span()
         if baseline not in self.strategies or not hi > lo:
             return []
-        base = aulc_by_seed(self.rows, baseline, metric, lo, hi)
         lines = []
         for s in self.strategies:
             if s in (baseline, "full"):
                 continue
-            d = paired_difference(aulc_by_seed(self.rows, s, metric, lo, hi), base)
+            d = self.aulc_difference(s, baseline, metric)
             if d.n:
                 lines.append(f"AULC {lo:.0%}–{hi:.0%} {s} − {baseline}: {difference_text(d)}")
         return lines
