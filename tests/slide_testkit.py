@@ -115,3 +115,62 @@ def check_qupath_geojson(path: Path, slide_shape: tuple[int, int]) -> dict:
             inside = xy.min() >= 0 and xy[:, 0].max() <= w and xy[:, 1].max() <= h
             assert inside, f"{f['id']} leaves the slide"
     return data
+
+
+VL_WSI = "1.2.840.10008.5.1.4.1.1.77.1.6"  # VL Whole Slide Microscopy Image Storage
+
+
+def write_dicom_slide(folder: Path, rgb: np.ndarray, tile: int = 256, levels: int = 3,
+                      mpp: float = 0.5) -> list[Path]:  # fmt: skip
+    """A DICOM WSI as a scanner writes one: a folder with one ``.dcm`` per pyramid level, all of
+    one series, uncompressed RGB frames in TILED_FULL order (so pixels can be compared exactly);
+    level ``k`` is ``rgb[::2**k, ::2**k]``. Returns the files, level 0 first."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series, frame_of_ref = generate_uid(), generate_uid(), generate_uid()
+    paths = []
+    for level in range(levels):
+        d = 2**level
+        img = np.ascontiguousarray(rgb[::d, ::d])
+        h, w = img.shape[:2]
+        ty, tx = -(-h // tile), -(-w // tile)
+        padded = np.zeros((ty * tile, tx * tile, 3), np.uint8)
+        padded[:h, :w] = img
+        frames = padded.reshape(ty, tile, tx, tile, 3).transpose(0, 2, 1, 3, 4)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = VL_WSI
+        meta.MediaStorageSOPInstanceUID = sop = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = VL_WSI, sop, "SM"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_ref
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"] if level == 0 else [
+            "DERIVED", "PRIMARY", "VOLUME", "RESAMPLED"]  # fmt: skip
+        ds.InstanceNumber = level + 1
+        ds.PatientName, ds.PatientID, ds.ContainerIdentifier = "Test^Slide", "qsa-test", "qsa-test"
+        ds.DimensionOrganizationType = "TILED_FULL"
+        ds.TotalPixelMatrixRows, ds.TotalPixelMatrixColumns = h, w
+        ds.TotalPixelMatrixFocalPlanes = ds.NumberOfOpticalPaths = 1
+        ds.Rows = ds.Columns = tile
+        ds.NumberOfFrames = ty * tx
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        spacing = mpp * d / 1000  # mm
+        ds.ImagedVolumeWidth, ds.ImagedVolumeHeight, ds.ImagedVolumeDepth = w * spacing, h * spacing, 0.001
+        measures = Dataset()
+        measures.PixelSpacing, measures.SliceThickness = [spacing, spacing], 0.001
+        shared = Dataset()
+        shared.PixelMeasuresSequence = Sequence([measures])
+        ds.SharedFunctionalGroupsSequence = Sequence([shared])
+        path_ = Dataset()
+        path_.OpticalPathIdentifier = "1"
+        ds.OpticalPathSequence = Sequence([path_])
+        ds.PixelData = frames.tobytes()
+        out = folder / f"level{level}.dcm"
+        ds.save_as(out, enforce_file_format=True)
+        paths.append(out)
+    return paths

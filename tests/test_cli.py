@@ -223,7 +223,7 @@ def test_k_below_one_and_an_empty_folder_are_refused(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["import", str(tmp_path / "p"), str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
-    assert "empty" in err and "no images found" in err
+    assert "empty" in err and "no images or slides found" in err
     with Project.open(tmp_path / "p", read_only=True) as p:
         assert p.images == [] and p.rounds == []
 

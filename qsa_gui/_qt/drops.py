@@ -17,16 +17,16 @@ from typing import Any
 
 from qtpy.QtCore import QEvent, QObject
 
-from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
 from qsa_gui.core.project.store import MANIFEST
+from qsa_gui.core.slides.files import importable_files, is_importable_name
 
 Wants = Callable[[list[str]], bool]
 Drop = Callable[[list[str]], None]
 
 
 def is_image_name(path: str | os.PathLike[str]) -> bool:
-    name = Path(path).name.lower()
-    return any(name.endswith(s) for s in SUPPORTED_SUFFIXES)
+    """An image or whole-slide file by its name (what a drop may import)."""
+    return is_importable_name(path)
 
 
 @dataclass
@@ -39,7 +39,8 @@ class SortedDrop:
 
 def sort_drop(paths: list[str]) -> SortedDrop:
     """A single project folder opens; anything else is imported: files as they are (the import
-    job says which it skipped and why), plain folders as the image files directly inside them."""
+    job says which it skipped and why), plain folders as the image and slide files directly
+    inside them (a DICOM slide's files once)."""
     if len(paths) == 1 and (Path(paths[0]) / MANIFEST).is_file():
         return SortedDrop(project=paths[0])
     files: list[str] = []
@@ -47,7 +48,7 @@ def sort_drop(paths: list[str]) -> SortedDrop:
         path = Path(p)
         if path.is_dir():
             if not (path / MANIFEST).is_file():
-                files.extend(str(f) for f in sorted(path.iterdir()) if f.is_file() and is_image_name(f))
+                files.extend(str(f) for f in importable_files(path))
         else:
             files.append(str(path))
     return SortedDrop(files=files)

@@ -35,23 +35,18 @@ def with_overrides(settings, args: argparse.Namespace):
 
 
 def expand_paths(paths: Sequence[str]) -> list[Path]:
-    """Files as given; folders replaced by their supported image files, sorted by name."""
-    from qsa_gui.core.data.images import SUPPORTED_SUFFIXES
-
-    known = (*SUPPORTED_SUFFIXES, ".svs", ".ndpi", ".btf")  # whole slides too
-
-    def is_image(f: Path) -> bool:
-        name = f.name.lower()
-        return f.is_file() and any(name.endswith(suffix) for suffix in known)
+    """Files as given; folders replaced by their image and slide files, sorted by name (a DICOM
+    slide's files once: :mod:`qsa_gui.core.slides.files`)."""
+    from qsa_gui.core.slides.files import IMPORTABLE_SUFFIXES, importable_files, one_file_per_slide
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if is_image(f))
+            found = importable_files(p)
             if not found:
-                kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                raise InputFileError(p, f"no images found in this folder (supported: {kinds})")
+                kinds = ", ".join(sorted(IMPORTABLE_SUFFIXES))
+                raise InputFileError(p, f"no images or slides found in this folder (supported: {kinds})")
             out.extend(found)
         else:
             out.append(p)
-    return out
+    return one_file_per_slide(out)[0]

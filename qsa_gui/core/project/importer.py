@@ -15,6 +15,7 @@ from qsa_gui.core.data import lazy as qlazy
 
 from ..atomic import atomic_open
 from ..errors import InputFileError, ProjectError
+from ..slides.files import one_file_per_slide
 from ..slides.reader import looks_like_slide, slide_suffix
 from ..slides.regions import RegionSpec
 from .files import file_sha256, image_suffix, safe_display_name, validated_labels
@@ -68,6 +69,9 @@ class ImportMixin:
             raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
         label_map: dict[Path, Path] = {Path(k).absolute(): Path(v) for k, v in (labels or {}).items()}
         report = ImportReport()
+        paths, same_slide = one_file_per_slide(paths) if slides is not False else (list(paths), [])
+        for path, kept in same_slide:
+            report.skipped.append((str(path), f"part of the DICOM slide {kept.name}, which is imported once"))
         with self._mutation():
             known = {r.sha256: r.id for r in self.images if r.sha256}
             for raw_path in paths:

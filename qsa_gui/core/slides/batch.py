@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import Cancelled, InputFileError, QSAError
 from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
 from ..ray_tasks import EXECUTORS
+from .files import importable_files
 from .reader import looks_like_slide
 from .regions import DEFAULT_MAGNIFICATION
 from .segment import SlideResult, read_summary, segment_slide
@@ -55,13 +56,12 @@ class BatchReport:
 
 
 def find_slides(folder: str | Path) -> list[Path]:
-    """The slide files of a folder (sorted by name): .svs, .ndpi and pyramidal / BigTIFF TIFFs."""
+    """The slide files of a folder (sorted by name; a DICOM slide's files once): .svs, .ndpi,
+    pyramidal / BigTIFF TIFFs and the OpenSlide formats."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputFileError(folder, "is not a folder")
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and looks_like_slide(p)
-    )
+    return [p for p in importable_files(folder) if looks_like_slide(p)]
 
 
 def slide_stem(path: Path) -> str:

@@ -1,0 +1,81 @@
+"""Which files of a folder (or of a list of paths) to import: images and slides, one per slide.
+
+Why a module of its own: three shells turn folders into files (``qsa import``, a drop on the
+window, ``qsa segment-slides``) and each once kept its own list of suffixes, so a folder of MIRAX
+or DICOM slides imported nothing. And DICOM WSI keeps every pyramid level (and the label and
+overview images) in a ``.dcm`` file of its own, all of one series in one folder; OpenSlide opens
+the whole slide from any of them, so those files are *one* slide, not one per level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..data.images import SUPPORTED_SUFFIXES
+from .reader import SLIDE_SUFFIXES
+
+#: Every file name ending that is imported: flat images and whole slides.
+IMPORTABLE_SUFFIXES: frozenset[str] = SUPPORTED_SUFFIXES | SLIDE_SUFFIXES
+
+
+def is_importable_name(path: str | Path) -> bool:
+    """An image or slide file by its name (content is checked when it is imported)."""
+    name = Path(path).name.lower()
+    return not name.startswith(".") and any(name.endswith(s) for s in IMPORTABLE_SUFFIXES)
+
+
+def importable_files(folder: str | Path) -> list[Path]:
+    """The image and slide files directly inside ``folder``, sorted by name, one per slide."""
+    found = sorted(f for f in Path(folder).iterdir() if f.is_file() and is_importable_name(f))
+    return one_file_per_slide(found)[0]
+
+
+def dicom_series(path: Path) -> str | None:
+    """The DICOM WSI series ``path`` belongs to, or None (not a ``.dcm``, unreadable, no OpenSlide)."""
+    if not path.name.lower().endswith(".dcm"):
+        return None
+    try:
+        import openslide
+
+        with openslide.OpenSlide(str(path)) as osr:
+            return osr.properties.get("dicom.SeriesInstanceUID") or None
+    except Exception:  # noqa: BLE001 - not a WSI file / no extra: the import says why, per file
+        return None
+
+
+def one_file_per_slide(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
+    """``paths`` in their order, less the second and later files of each DICOM WSI series in one
+    folder; returns (kept, [(dropped, the file kept for its slide)])."""
+    kept: list[Path] = []
+    dropped: list[tuple[Path, Path]] = []
+    first_of: dict[tuple[Path, str], Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        series = dicom_series(path)
+        key = (path.absolute().parent, series) if series else None
+        if key is not None and key in first_of:
+            dropped.append((path, first_of[key]))
+            continue
+        if key is not None:
+            first_of[key] = path
+        kept.append(path)
+    return kept, dropped
+
+
+def expand_folders(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given, folders replaced by :func:`importable_files`; one file per slide."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(importable_files(p) if p.is_dir() else [p])
+    return one_file_per_slide(out)[0]
+
+
+__all__ = [
+    "IMPORTABLE_SUFFIXES",
+    "dicom_series",
+    "expand_folders",
+    "importable_files",
+    "is_importable_name",
+    "one_file_per_slide",
+]
