@@ -123,6 +123,7 @@ def test_a_dicom_folder_is_one_slide_for_import_batch_and_drop(dicom_slide, tmp_
     with Project.create(tmp_path / "p") as p:
         report = p.import_images(files, region_spec=RegionSpec())
         assert len(p.slides) == 1 and not p.slides[0].copied
+        assert p.slides[0].name == "scan.dcm"  # the series' folder, not "level0.dcm"
         assert sorted(Path(path).name for path, _ in report.skipped) == ["level1.dcm", "level2.dcm"]
         assert all("part of the DICOM slide level0.dcm" in why for _, why in report.skipped)
         region = p.slide_regions(p.slides[0].id)[0]
@@ -133,7 +134,7 @@ def test_a_dicom_folder_is_one_slide_for_import_batch_and_drop(dicom_slide, tmp_
 def test_a_dicom_slide_segments_every_gland(dicom_slide, tmp_path: Path) -> None:
     files, _, truth = dicom_slide
     r = run_job(segment_slide(ThresholdModel(), files[0], tmp_path / "out", strip_rows=300))
-    assert r.n_objects == truth.max()
+    assert r.n_objects == truth.max() and r.geojson == "scan.geojson"
     got = np.zeros(truth.shape, np.int32)
     for i, f in enumerate(read_features(tmp_path / "out" / r.geojson, truth.shape), start=1):
         got[rasterize(f.polygons, truth.shape)] = i

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputFileError, ProjectError
+from ..slides.files import slide_file_name
 from ..slides.reader import OPENSLIDE_SUFFIXES, open_slide, slide_suffix
 from ..slides.regions import RegionPlan, RegionSpec, plan_regions, read_region_pixels, region_pixel_shape
 from ..slides.tissue import LowRes, TissueMask, detect_tissue, low_res
@@ -133,7 +134,7 @@ class SlidesMixin:
             rel = str(src.absolute())
         rec = SlideRecord(
             id=slide_id,
-            name=safe_display_name(src),
+            name=safe_display_name(Path(slide_file_name(src))),
             path=rel,
             shape=info.shape,
             format=info.format,

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import Cancelled, InputFileError, QSAError
 from ..jobs import CancelToken, Job, Progress, check, run_job, sub_job
 from ..ray_tasks import EXECUTORS
-from .files import importable_files
+from .files import importable_files, slide_file_name
 from .reader import looks_like_slide
 from .regions import DEFAULT_MAGNIFICATION
 from .segment import SlideResult, read_summary, segment_slide
@@ -83,7 +83,7 @@ def segment_one(
     from ..model.segmenter import Segmenter
 
     src, out = Path(slide_path), Path(out_dir)
-    stem = slide_stem(Path(name or src.name))
+    stem = slide_stem(Path(name or slide_file_name(src)))
     final = out / stem
     work = out / f".{stem}.partial-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -131,7 +131,7 @@ def segment_slides_job(
     report = BatchReport()
     todo: list[Path] = []
     for p in map(Path, slides):
-        prior = read_summary(out / slide_stem(p))
+        prior = read_summary(out / slide_stem(Path(slide_file_name(p))))
         if prior is not None:
             report.skipped.append(prior)
         else:

@@ -44,6 +44,15 @@ def dicom_series(path: Path) -> str | None:
         return None
 
 
+def slide_file_name(path: str | Path) -> str:
+    """The name a slide is known by: its file's, but a DICOM slide's folder (its files are one
+    per level, often named by UID), so outputs and the gallery say "case-17", not "level0"."""
+    path = Path(path)
+    if path.name.lower().endswith(".dcm") and path.absolute().parent.name:
+        return path.absolute().parent.name + ".dcm"
+    return path.name
+
+
 def one_file_per_slide(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Path, Path]]]:
     """``paths`` in their order, less the second and later files of each DICOM WSI series in one
     folder; returns (kept, [(dropped, the file kept for its slide)])."""
@@ -78,4 +87,5 @@ __all__ = [
     "importable_files",
     "is_importable_name",
     "one_file_per_slide",
+    "slide_file_name",
 ]

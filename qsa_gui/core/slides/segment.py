@@ -27,6 +27,7 @@ import numpy as np
 from ..atomic import atomic_open
 from ..data.lazy import LazyImage
 from ..jobs import CancelToken, Job, Progress, check, sub_job
+from .files import slide_file_name
 from .geojson import feature, write_feature_collection
 from .omezarr import write_label_pyramid
 from .polygons import mask_to_polygons
@@ -169,7 +170,7 @@ def segment_slide(
     t0 = time.monotonic()
     slide_path, out_dir = Path(slide_path), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = name or slide_path.name
+    name = name or slide_file_name(slide_path)
     stem = name.split(".")[0] or "slide"
     with open_slide(slide_path) as slide, tempfile.TemporaryDirectory(dir=out_dir, prefix=".work.") as tmp:
         info = slide.info
