@@ -184,6 +184,53 @@ def _sched_monitor(interval_ms: int = 10) -> Any:
     return SchedMonitor()
 
 
+class StallSampler:
+    """Samples the GUI thread's stack while the event loop stalls (``--trace-stalls``).
+
+    Why: a gap says *that* the window froze, not *where*. A thread polls the monitor every 5 ms;
+    once the last tick is over ``threshold_ms`` old it records the GUI thread's innermost frames
+    (and, when the GUI thread only waits for the GIL, whichever thread held it shows up in the
+    next sample's other stacks), so a freeze names its line of code.
+    """
+
+    def __init__(self, monitor: Any, threshold_ms: float = 35.0) -> None:
+        import threading
+
+        self.monitor, self.threshold_ms = monitor, threshold_ms
+        self.gui_ident = threading.get_ident()
+        self.samples: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join(1.0)
+        return dict(sorted(self.samples.items(), key=lambda kv: -kv[1]))
+
+    @staticmethod
+    def _where(frame: Any, depth: int = 6) -> str:
+        import traceback
+
+        rows = traceback.extract_stack(frame)[-depth:]
+        return " <- ".join(f"{Path(r.filename).name}:{r.lineno} {r.name}" for r in reversed(rows))
+
+    def _run(self) -> None:
+        import sys as _sys
+
+        while not self._stop.wait(0.005):
+            last = self.monitor._last
+            if last is None or (time.perf_counter() - last) * 1000.0 < self.threshold_ms:
+                continue
+            frames = _sys._current_frames()
+            gui = frames.get(self.gui_ident)
+            if gui is not None:
+                key = "GUI: " + self._where(gui)
+                self.samples[key] = self.samples.get(key, 0) + 1
+
+
 def _label_one_more(assistant: Any) -> None:
     """Mark one more pool image done with the generator's truth (so Suggest has new labels)."""
     import numpy as np
@@ -198,7 +245,8 @@ def _label_one_more(assistant: Any) -> None:
 
 
 def child(
-    shell: str, warm: bool, iterations: int, out: Path, mode: str = "process", jobs: tuple = ("retrain",)
+    shell: str, warm: bool, iterations: int, out: Path, mode: str = "process", jobs: tuple = ("retrain",),
+    trace: bool = False,
 ) -> None:
     """One fresh process: build the GUI, run each job twice under the event-loop monitor."""
     os.environ["QSA_JOBS"] = mode
@@ -262,6 +310,9 @@ def child(
             _label_one_more(assistant)
         monitor = _sched_monitor(interval_ms=10)
         monitor.start()
+        sampler = StallSampler(monitor) if trace else None
+        if sampler is not None:
+            sampler.start()
         t1 = time.perf_counter()
         getattr(assistant, job)()
         while assistant.is_busy or assistant.runner.is_running:
@@ -271,6 +322,10 @@ def child(
         pump(0.3)  # the result handlers (gallery, history, message) are part of what the user feels
         monitor.stop()
         summary = monitor.summary()
+        if sampler is not None:
+            summary["stall_samples"] = sampler.stop()
+            for where, n in list(summary["stall_samples"].items())[:8]:
+                print(f"  {n:4d} x 5 ms  {where}", flush=True)
         own = sorted(monitor.own_gaps())
         if own:
             summary.update(
@@ -329,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="retrain,suggest", help="comma list of retrain, suggest")
     parser.add_argument("--out", help="default: benchmarks/results/gui_responsiveness.json (gui_switch.json)")
     parser.add_argument("--case", choices=("retrain", "switch"), default="retrain")
+    parser.add_argument("--trace-stalls", action="store_true", help="sample the GUI thread's stack in gaps")
     parser.add_argument("--child", choices=("warm", "cold", "switch"), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -337,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.child:
         jobs = tuple(j.strip() for j in args.jobs.split(",") if j.strip())
-        child(args.shell, args.child == "warm", args.iterations, Path(args.child_out), args.mode, jobs)
+        child(args.shell, args.child == "warm", args.iterations, Path(args.child_out), args.mode, jobs,
+              trace=args.trace_stalls)  # fmt: skip
         return 0
     if not os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
         parser.error("no display: run under xvfb-run (see the module docstring)")
@@ -350,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             part = Path(tmp) / "part.json"
             cmd = [sys.executable, __file__, "--shell", args.shell, "--iterations", str(args.iterations)]
             cmd += ["--mode", args.mode, "--jobs", args.jobs]
-            cmd += ["--child", variant, "--child-out", str(part)]
+            cmd += ["--child", variant, "--child-out", str(part)] + ["--trace-stalls"] * args.trace_stalls
             subprocess.run(cmd, check=True)
             results[variant] = json.loads(part.read_text())
     warm = results.get("warm")

@@ -219,3 +219,40 @@ def test_the_same_spec_runs_in_process_for_thread_mode(project):
         assert on_disk.current_model == result.version.version
     with pytest.raises(ValueError, match="unknown job"):
         JobSpec.make("train-everything", project, TINY_SETTINGS)
+
+
+def test_results_reach_the_gui_process_without_importing_torch(project):
+    """Unpickling a result imports its class's module. Results defined beside their jobs made the
+    GUI process import torch on the job thread (shared libraries loaded under the GIL) the first
+    time a Retrain or Suggest finished: a 200-250 ms freeze of the window. A fresh interpreter
+    (as the GUI process is) unpickles every verb's real result and must not import torch."""
+    import pickle
+
+    from qsa_gui.core.jobspec import VERBS
+    from qsa_gui.core.workflow.results import ReplayResult
+
+    blobs = []
+    for verb in ("retrain", "suggest"):
+        result = run_job(start_spec(JobSpec.make(verb, project, TINY_SETTINGS), project))
+        blobs.append(pickle.dumps(VERBS[verb].pack(result)))
+    replay = ReplayResult([{"seed": 0}], ("qsa", "random"), (0,), (0.1,), 4, 2, "test split")
+    blobs.append(pickle.dumps(replay))
+    code = (
+        "import pickle, sys\n"
+        "results = [pickle.loads(b) for b in pickle.load(sys.stdin.buffer)]\n"
+        "print([type(r).__name__ for r in results], sorted(m for m in sys.modules if m.startswith('torch')))"
+    )
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, input=pickle.dumps(blobs), capture_output=True, check=True)
+    assert out.stdout.decode().strip() == "['RetrainResult', 'SuggestResult', 'ReplayResult'] []"
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="Unix niceness")
+def test_the_worker_runs_below_the_gui_priority(pool):
+    """The window's repaints (and the display server's) must win the CPU over a training step."""
+    from qsa_gui.core.runtime import WORKER_NICENESS
+
+    worker = pool.prestart()
+    assert worker.wait_ready(120)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, mine + WORKER_NICENESS)

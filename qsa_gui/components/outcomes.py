@@ -15,10 +15,8 @@ from qsa_gui.core.workflow.transfer import ExportReport
 from .records import fmt, quality_word
 
 if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
-    from qsa_gui.core.workflow.replay import ReplayResult
-    from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.results import ReplayResult, RetrainResult, SuggestResult
     from qsa_gui.core.workflow.slide_segment import SlideSegmentation
-    from qsa_gui.core.workflow.suggest import SuggestResult
 
 Outcome = tuple[str, str]  # (text, level)
 

@@ -1,4 +1,4 @@
-"""Process-wide compute settings: how many CPU threads torch may use.
+"""Process-wide compute settings: how many CPU threads torch may use, and at what priority.
 
 Measured on this project's 2-core machines: with two OpenMP threads and any other busy process
 (the GUI thread, a second job, a test runner) torch's threads wait on each other and a training
@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 
 _configured = False
+
+#: Niceness of a GUI's job worker process (Unix; "below normal" on Windows).
+WORKER_NICENESS = 10
 
 
 def default_threads(cpu_count: int | None = None) -> int:
@@ -33,3 +36,26 @@ def configure_threads(n: int | None = None) -> int:
     torch.set_num_threads(threads)
     _configured = True
     return threads
+
+
+def lower_priority(niceness: int = WORKER_NICENESS) -> bool:
+    """Run this process (and the processes it starts) below normal priority; False if it cannot.
+
+    Why: a GUI's job worker computes flat out, while the window's repaints need a core now and
+    then: on a 2-core laptop the display server and the window's own GL threads queue behind the
+    training step, and the window stutters. Niced, the job yields to them and loses nothing when
+    the machine is otherwise idle. The CLI runs jobs in-process and keeps its normal priority.
+    """
+    if hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+            return True
+        except OSError:
+            return False
+    try:  # Windows
+        import psutil
+
+        psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        return True
+    except Exception:  # noqa: BLE001 - no psutil, or not allowed: run at normal priority
+        return False

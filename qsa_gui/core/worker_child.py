@@ -45,8 +45,9 @@ def child_main(conn: Any, cancel_event: Any, parent_pid: int) -> None:
     t0 = time.perf_counter()
     from .jobspec import preload
     from .model.warmup import warm_up_torch
-    from .runtime import configure_threads
+    from .runtime import configure_threads, lower_priority
 
+    lower_priority()  # the window's repaints (and the display server's) come first
     configure_threads()
     preload()
     warm_up_torch()

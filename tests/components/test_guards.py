@@ -14,7 +14,7 @@ from qsa_gui.components.records import quality_word, suggestion_scores
 from qsa_gui.components.session import Session
 from qsa_gui.core.project.records import ModelVersion
 from qsa_gui.core.project.store import Project
-from qsa_gui.core.workflow.retrain import RetrainResult
+from qsa_gui.core.workflow.results import RetrainResult
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from .results import RunningJob
 from .view import show_levelled
 
 if TYPE_CHECKING:
-    from qsa_gui.core.workflow.replay import ReplayResult
+    from qsa_gui.core.workflow.results import ReplayResult
 
     from .widget import AssistantWidget
 

@@ -21,9 +21,8 @@ from qsa_gui.core.workflow.transfer import ExportReport, ImportCancelled
 
 if TYPE_CHECKING:  # the job modules import torch; a GUI only needs their results' names
     from qsa_gui.core.workflow.heatmap import HeatmapResult
-    from qsa_gui.core.workflow.retrain import RetrainResult
+    from qsa_gui.core.workflow.results import RetrainResult, SuggestResult
     from qsa_gui.core.workflow.slide_segment import SlideSegmentation
-    from qsa_gui.core.workflow.suggest import SuggestResult
 
     from .widget import AssistantWidget
 

@@ -17,9 +17,9 @@ _PUBLIC: dict[str, str] = {
     "project_settings": "qsa_gui.core.workflow.common",
     "evaluate_job": "qsa_gui.core.workflow.predict",
     "segment_job": "qsa_gui.core.workflow.predict",
-    "RetrainResult": "qsa_gui.core.workflow.retrain",
+    "RetrainResult": "qsa_gui.core.workflow.results",
     "retrain_job": "qsa_gui.core.workflow.retrain",
-    "SuggestResult": "qsa_gui.core.workflow.suggest",
+    "SuggestResult": "qsa_gui.core.workflow.results",
     "suggest_job": "qsa_gui.core.workflow.suggest",
 }
 

@@ -11,7 +11,7 @@ strategies are compared paired, seed by seed (:mod:`qsa_gui.core.workflow.curves
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -22,19 +22,11 @@ from ..errors import QSAError
 from ..jobs import CancelToken, Job, Progress, sub_job
 from ..settings import Settings
 from .common import _load_pairs
-from .paired_runs import PairedRuns, json_safe, seeds_job
+from .paired_runs import json_safe, seeds_job
+from .results import ReplayResult
 from .simulation import active_learning_job
 
 MIN_POOL = 5
-
-
-@dataclass
-class ReplayResult(PairedRuns):
-    """The seeds' rows, and which labelled images were the pool and which the test set."""
-
-    n_pool: int = 0
-    n_test: int = 0
-    test_from: str = ""  # "test split" or "held-out pool images"
 
 
 def replay_split(project: Project, test_fraction: float = 0.25) -> tuple[list[str], list[str], str]:

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from qsa_gui.core.model.segmenter import (
@@ -26,12 +25,7 @@ from ..errors import QSAError
 from ..jobs import CancelToken, Job, Progress, check, sub_job
 from ..settings import Settings
 from .common import _load_pairs, _now, project_settings
-
-
-@dataclass
-class RetrainResult:
-    version: ModelVersion
-    previous_metrics: dict[str, float] | None
+from .results import RetrainResult
 
 
 def _commit_model_folder(tmp: Path, final: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from ..errors import QSAError
 from ..jobs import CancelToken, Job, Progress, check, sub_job
 from ..settings import Settings
 from .common import _load_pairs, _now, project_settings
+from .results import SuggestResult
 
 
 def _label_fingerprint(project: Project, ids: Sequence[str]) -> str:
@@ -50,14 +50,6 @@ def ensemble_key(project: Project, settings: Settings, labelled: Sequence[str], 
     kind = {"mc_dropout": "mc", "float_ensemble": "float"}.get(get_strategy(strategy).needs, "ens")
     blob = json.dumps({"knobs": knobs, "kind": kind, "labels": _label_fingerprint(project, labelled)})
     return f"{kind}-{hashlib.sha1(blob.encode()).hexdigest()[:16]}"
-
-
-@dataclass
-class SuggestResult:
-    """What a suggestion round produced (also recorded in the project)."""
-
-    round: SuggestionRound
-    reused_scores: bool
 
 
 def suggest_job(
