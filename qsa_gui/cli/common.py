@@ -37,12 +37,12 @@ def with_overrides(settings, args: argparse.Namespace):
 def expand_paths(paths: Sequence[str]) -> list[Path]:
     """Files as given; folders replaced by their image and slide files, sorted by name (a DICOM
     slide's files once: :mod:`qsa_gui.core.slides.files`)."""
-    from qsa_gui.core.slides.files import IMPORTABLE_SUFFIXES, importable_files, one_file_per_slide
+    from qsa_gui.core.slides.files import IMPORTABLE_SUFFIXES, folder_listing, one_file_per_slide
 
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = importable_files(p)
+            found = folder_listing(p)
             if not found:
                 kinds = ", ".join(sorted(IMPORTABLE_SUFFIXES))
                 raise InputFileError(p, f"no images or slides found in this folder (supported: {kinds})")

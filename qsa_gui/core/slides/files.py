@@ -9,7 +9,7 @@ the whole slide from any of them, so those files are *one* slide, not one per le
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..data.images import SUPPORTED_SUFFIXES
@@ -25,10 +25,15 @@ def is_importable_name(path: str | Path) -> bool:
     return not name.startswith(".") and any(name.endswith(s) for s in IMPORTABLE_SUFFIXES)
 
 
+def folder_listing(folder: str | Path) -> list[Path]:
+    """Every image and slide file directly inside ``folder``, sorted by name (a DICOM slide's
+    files all listed: callers that gather several folders collapse them once, at the end)."""
+    return sorted(f for f in Path(folder).iterdir() if f.is_file() and is_importable_name(f))
+
+
 def importable_files(folder: str | Path) -> list[Path]:
     """The image and slide files directly inside ``folder``, sorted by name, one per slide."""
-    found = sorted(f for f in Path(folder).iterdir() if f.is_file() and is_importable_name(f))
-    return one_file_per_slide(found)[0]
+    return one_file_per_slide(folder_listing(folder))[0]
 
 
 def dicom_series(path: Path) -> str | None:
@@ -72,18 +77,10 @@ def one_file_per_slide(paths: Iterable[str | Path]) -> tuple[list[Path], list[tu
     return kept, dropped
 
 
-def expand_folders(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, folders replaced by :func:`importable_files`; one file per slide."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(importable_files(p) if p.is_dir() else [p])
-    return one_file_per_slide(out)[0]
-
-
 __all__ = [
     "IMPORTABLE_SUFFIXES",
     "dicom_series",
-    "expand_folders",
+    "folder_listing",
     "importable_files",
     "is_importable_name",
     "one_file_per_slide",
