@@ -196,4 +196,10 @@ def test_splash_shows_progress(qtbot):
     splash.step("Loading napari…")
     assert splash.isVisible() and splash.message() == "Loading napari…"
     assert splash.steps == ["Starting…", "Loading napari…"]
+    shot = splash.grab().toImage()
+    background = shot.pixelColor(2, 2)
+    assert background.name() == "#262930"
+    grid = [(x, y) for x in range(0, shot.width(), 7) for y in range(0, shot.height(), 7)]
+    painted = {shot.pixelColor(x, y).name() for x, y in grid}
+    assert len(painted) > 5  # icon, name and the progress line drawn over the background
     splash.close()
