@@ -215,6 +215,30 @@ def test_centred_qsa_differs_from_the_paper_only_in_the_descriptors():
     assert sorted(truth[picked].tolist()) == [0, 1, 2]  # centred max-cover covers every cluster
 
 
+def test_uncertain_per_stratum_takes_the_most_uncertain_of_each_cluster():
+    from qsa_gui.core.active.scoring import PoolScores
+    from qsa_gui.core.active.selection import uncertain_per_stratum
+    from qsa_gui.core.active.strategies import get_strategy, select
+
+    x, truth = _blobs()
+    rng = np.random.default_rng(4)
+    unc = rng.random(len(x))
+    unc[truth == 0] += 1.0  # the top-uncertain images all lie in one cluster
+    picks = uncertain_per_stratum(x, unc, 3, seed=1)
+    assert sorted(truth[picks].tolist()) == [0, 1, 2]  # one per cluster, not three of cluster 0
+    for i in picks:  # each the most uncertain of its cluster
+        assert unc[i] == unc[truth == truth[i]].max()
+    assert [unc[i] for i in picks] == sorted((unc[i] for i in picks), reverse=True)  # best first
+    # more picks than clusters: every stratum's best, then the rest by uncertainty, no repeats
+    many = uncertain_per_stratum(x, unc, 8, seed=1)
+    assert len(set(many)) == 8 and uncertain_per_stratum(x, unc, 0) == []
+    with pytest.raises(ValueError, match="one value per descriptor"):
+        uncertain_per_stratum(x, unc[:-1], 3)
+    assert get_strategy("qsa_strata").needs == "quantized_ensemble"
+    s = PoolScores([f"i{j}" for j in range(len(x))], unc, x)
+    assert [p.image_id for p in select("qsa_strata", s, 3, seed=1)] == [f"i{j}" for j in picks]
+
+
 def test_initial_set_random_typical_or_given():
     from qsa_gui.core.workflow.simulation import initial_set
 

@@ -27,6 +27,7 @@ __all__ = [
     "representativeness",
     "stratified_picks",
     "typical_picks",
+    "uncertain_per_stratum",
 ]
 
 
@@ -217,4 +218,31 @@ def stratified_picks(desc: np.ndarray, k: int, seed: int = 0) -> list[int]:
     assign = kmeans(x, k, seed)
     picks = [int(rng.choice(np.flatnonzero(assign == j))) for j in sorted(set(assign.tolist()))]
     rest = [int(i) for i in rng.permutation(n) if int(i) not in set(picks)]
+    return (picks + rest)[:k]
+
+
+def uncertain_per_stratum(desc: np.ndarray, uncertainty: np.ndarray, k: int, seed: int = 0) -> list[int]:
+    """The most uncertain image of each of ``k`` k-means strata of the (centred) descriptors.
+
+    Why: on the benchmarks the best model-free pick was one image per appearance stratum
+    (``stratified``), and QSA's losses came from its first picks, when the top-uncertain
+    candidates crowd into one kind of image. Strata keep the coverage; within a stratum the
+    ensemble's disagreement chooses instead of chance. Best first: by uncertainty, then the
+    remaining images by uncertainty if k-means merged strata.
+    """
+    x = centred(_as_2d(desc, "desc"))
+    u = np.asarray(uncertainty, dtype=np.float64)
+    n = x.shape[0]
+    if u.shape != (n,):
+        raise ValueError(f"uncertainty must have one value per descriptor ({n}), got shape {u.shape}")
+    k = max(0, min(int(k), n))
+    if k == 0:
+        return []
+    assign = kmeans(x, k, seed)
+    picks = [
+        int(np.flatnonzero(assign == j)[np.argmax(u[assign == j])]) for j in sorted(set(assign.tolist()))
+    ]
+    picks.sort(key=lambda i: (-u[i], i))
+    taken = set(picks)
+    rest = [int(i) for i in np.argsort(-u, kind="stable") if int(i) not in taken]
     return (picks + rest)[:k]

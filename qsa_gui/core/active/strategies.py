@@ -11,6 +11,8 @@
 - ``stratified``: random within appearance strata (k-means on colour/texture statistics, one
   image per stratum), the "foreground-aware" random baseline without labels: dense and sparse
   tissue both get picked.
+- ``qsa_strata``: the most uncertain image (quantized ensemble) of each of ``k`` strata of the
+  pool's centred descriptors: stratified coverage, disagreement within each stratum.
 - ``diverse`` (cold start, nothing labelled yet): greedy max-cover on colour/texture statistics.
 
 Each is a :class:`Strategy` record in one registry (MONAI Label style): the CLI's choices, the
@@ -26,7 +28,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from qsa_gui.core.active.selection import centred, greedy_max_cover, stratified_picks
+from qsa_gui.core.active.selection import (
+    centred,
+    greedy_max_cover,
+    stratified_picks,
+    uncertain_per_stratum,
+)
 
 if TYPE_CHECKING:  # scoring imports torch; the registry (settings' name check) must not
     from .scoring import PoolScores, Suggestion
@@ -103,6 +110,10 @@ def _stratified(scores: PoolScores, k: int, k_top: int | None, seed: int) -> lis
     return stratified_picks(scores.descriptors, k, seed)
 
 
+def _uncertain_strata(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    return uncertain_per_stratum(scores.descriptors, scores.uncertainty, k, seed)
+
+
 def _most_uncertain(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
     return [int(i) for i in _uncertain(scores)[:k]]
 
@@ -166,6 +177,14 @@ register_strategy(
         "foreground-aware random: one image at random per colour/texture stratum",
         "none",
         _stratified,
+    )
+)
+register_strategy(
+    Strategy(
+        "qsa_strata",
+        "quantized ensemble: the most uncertain image of each appearance stratum",
+        "quantized_ensemble",
+        _uncertain_strata,
     )
 )
 
