@@ -217,7 +217,7 @@ def test_centred_qsa_differs_from_the_paper_only_in_the_descriptors():
 
 def test_uncertain_per_stratum_takes_the_most_uncertain_of_each_cluster():
     from qsa_gui.core.active.scoring import PoolScores
-    from qsa_gui.core.active.selection import uncertain_per_stratum
+    from qsa_gui.core.active.selection import typical_picks, uncertain_per_stratum
     from qsa_gui.core.active.strategies import get_strategy, select
 
     x, truth = _blobs()
@@ -237,6 +237,9 @@ def test_uncertain_per_stratum_takes_the_most_uncertain_of_each_cluster():
     assert get_strategy("qsa_strata").needs == "quantized_ensemble"
     s = PoolScores([f"i{j}" for j in range(len(x))], unc, x)
     assert [p.image_id for p in select("qsa_strata", s, 3, seed=1)] == [f"i{j}" for j in picks]
+    assert get_strategy("typical").needs == "none"  # TypiClust on the appearance descriptors
+    typical = [int(p.image_id[1:]) for p in select("typical", s, 3, seed=2)]
+    assert typical == typical_picks(x, 3, seed=2) and sorted(truth[typical].tolist()) == [0, 1, 2]
 
 
 def test_initial_set_random_typical_or_given():

@@ -72,7 +72,7 @@ def test_strategies_are_registered_records_with_unchanged_seeded_picks():
 
     old = ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
     assert strategies.STRATEGIES[:6] == old
-    assert strategies.STRATEGIES[6:] == ("qsa_centred", "qsa_whitened", "stratified", "qsa_strata")
+    assert strategies.STRATEGIES[6:] == ("qsa_centred", "qsa_whitened", "stratified", "qsa_strata", "typical")
     needs = {name: strategies.get_strategy(name).needs for name in old}
     assert needs == {
         "qsa": "quantized_ensemble",

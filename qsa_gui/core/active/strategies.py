@@ -13,6 +13,9 @@
   tissue both get picked.
 - ``qsa_strata``: the most uncertain image (quantized ensemble) of each of ``k`` strata of the
   pool's centred descriptors: stratified coverage, disagreement within each stratum.
+- ``typical``: TypiClust (Hacohen et al., ICML 2022) every round: ``k`` k-means clusters of the
+  unlabelled pool's colour/texture statistics, the most typical image of each, largest first;
+  model-free, the low-budget answer to "uncertain images are outliers".
 - ``diverse`` (cold start, nothing labelled yet): greedy max-cover on colour/texture statistics.
 
 Each is a :class:`Strategy` record in one registry (MONAI Label style): the CLI's choices, the
@@ -32,6 +35,7 @@ from qsa_gui.core.active.selection import (
     centred,
     greedy_max_cover,
     stratified_picks,
+    typical_picks,
     uncertain_per_stratum,
 )
 
@@ -114,6 +118,10 @@ def _uncertain_strata(scores: PoolScores, k: int, k_top: int | None, seed: int) 
     return uncertain_per_stratum(scores.descriptors, scores.uncertainty, k, seed)
 
 
+def _typical(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    return typical_picks(scores.descriptors, k, seed)
+
+
 def _most_uncertain(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
     return [int(i) for i in _uncertain(scores)[:k]]
 
@@ -186,6 +194,9 @@ register_strategy(
         "quantized_ensemble",
         _uncertain_strata,
     )
+)
+register_strategy(
+    Strategy("typical", "model-free: the most typical image of each appearance cluster", "none", _typical)
 )
 
 
