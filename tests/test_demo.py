@@ -49,6 +49,10 @@ def test_full_reference_gets_the_same_rounds_and_budget_as_the_strategies():
     # diversity is recorded where an ensemble scored the pool, and only there
     assert math.isnan(qsa[0].mean_uncertainty) and all(math.isnan(r.mean_uncertainty) for r in full)
     assert all(0.0 < r.mean_uncertainty < 0.5 for r in qsa[1:])
+    # each round records its picks: the initial set, then new pool images, never one twice
+    assert [len(r.added) for r in qsa] == [2, 2, 2] and all(r.added == () for r in full)
+    picked = [i for r in qsa for i in r.added]
+    assert len(set(picked)) == 6 and all(0 <= i < 8 for i in picked)
 
 
 def test_gui_demo_project_adds_the_shipped_real_he_samples(tmp_path):

@@ -92,6 +92,7 @@ class DemoRow:
     segmenter: str = "seg"
     mean_uncertainty: float = float("nan")  # of the unlabelled pool when this round's picks were made
     seed: int = 0
+    added: tuple[int, ...] = ()  # pool indices picked this round (the first: the initial set)
 
 
 @dataclass
@@ -225,6 +226,7 @@ def active_learning_job(
             name = f"100% reference round {rnd + 1}" if strategy == "full" else f"{strategy} round {rnd + 1}"
             t0 = time.monotonic()
             pool_uncertainty = float("nan")
+            before = len(labelled) if rnd else 0
             if len(labelled) < target:
                 new, members, pool_uncertainty = yield from sub_job(
                     _suggest_in_memory(
@@ -286,6 +288,7 @@ def active_learning_job(
                             segmenter=variant,
                             mean_uncertainty=pool_uncertainty,
                             seed=seed,
+                            added=tuple(int(i) for i in labelled[before:]) if strategy != "full" else (),
                         )
                     )
             yield Progress(
