@@ -144,7 +144,9 @@ def window_part(work: Path) -> None:
     s.pump(1.0)
 
     def arrange(gallery: int, tabs: int) -> None:
-        """Drag the gallery / tabs splitter as a user would (the gallery first, or the plots)."""
+        """Unfold the tabs and drag the gallery / tabs splitter as a user would (the gallery
+        first, or the plots); a folded section keeps its title's height whatever the sizes."""
+        a.tabs_section.set_expanded(True)
         a.splitter.setSizes([gallery, tabs])
 
     def shot(name: str) -> None:
@@ -266,6 +268,7 @@ def napari_part(work: Path) -> None:
     a.segment_current()
     s.wait_idle(a)
     a.tabs.setCurrentIndex(0)
+    a.tabs_section.set_expanded(True)
     a.splitter.setSizes([420, 160])
     viewer.reset_view()
     a.gallery.wait_thumbnails(10)
