@@ -182,8 +182,8 @@ def plot(result: dict, path: Path, order: list[str]) -> None:
         for e in result["ensemble"] + result["segmentation"]
     )
     for ax in (axes[0], axes[2]):
-        ax.set_ylim(max(0.0, lo - 0.1), 1.0)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.set_ylim(max(0.0, lo - 0.1), 1.12)  # headroom: the legend sits above the bars
+        ax.legend(fontsize=8, loc="upper center", ncol=2)
     finish_figure(
         fig,
         path,
