@@ -235,10 +235,13 @@ def test_uncertain_per_stratum_takes_the_most_uncertain_of_each_cluster():
     with pytest.raises(ValueError, match="one value per descriptor"):
         uncertain_per_stratum(x, unc[:-1], 3)
     assert get_strategy("qsa_strata").needs == "quantized_ensemble"
-    s = PoolScores([f"i{j}" for j in range(len(x))], unc, x)
+    s = PoolScores([f"i{j}" for j in range(len(x))], unc, np.zeros((len(x), 2)), appearance=x)
     assert [p.image_id for p in select("qsa_strata", s, 3, seed=1)] == [f"i{j}" for j in picks]
+    assert get_strategy("qsa_strata").needs_appearance
+    with pytest.raises(ValueError, match="appearance descriptors"):
+        select("qsa_strata", PoolScores(s.ids, unc, x), 3)
     assert get_strategy("typical").needs == "none"  # TypiClust on the appearance descriptors
-    typical = [int(p.image_id[1:]) for p in select("typical", s, 3, seed=2)]
+    typical = [int(p.image_id[1:]) for p in select("typical", PoolScores(s.ids, unc, x), 3, seed=2)]
     assert typical == typical_picks(x, 3, seed=2) and sorted(truth[typical].tolist()) == [0, 1, 2]
 
 

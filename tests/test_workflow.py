@@ -70,6 +70,30 @@ def test_cold_start_then_qsa_rounds_use_the_cache(project):
     assert project.image(rnd.image_ids[0]).suggestion["rank"] == 1
 
 
+def test_qsa_strata_suggests_one_image_per_colour_stratum(project):
+    """The strategy that stratifies by colour/texture gets the pool's appearance descriptors in
+    the product's Suggest too (not only in the benchmark's simulation)."""
+    from qsa_gui.core.active.scoring import appearance_descriptor
+    from qsa_gui.core.active.selection import uncertain_per_stratum
+
+    _label(project, [r.id for r in project.images if r.split == "pool"][:3])
+    strata = TINY.updated(strategy="qsa_strata", k=3)
+    events = []
+    rnd = run_job(suggest_job(project, strata), events.append).round
+    assert rnd.strategy == "qsa_strata" and len(rnd.image_ids) == 3
+    assert any("colour and texture" in e.stage for e in events)
+    pool = project.unlabelled_ids("pool")
+    unc = {i: rnd.scores[i]["uncertainty"] for i in rnd.image_ids}
+    assert list(unc.values()) == sorted(unc.values(), reverse=True)  # best first
+    # the same picks as the selection rule on the same appearance descriptors
+    looks = np.stack([appearance_descriptor(project.load_image(i)) for i in pool])
+    cached = project.load_scores(rnd.model_key)
+    order = [str(x) for x in cached["ids"]]
+    u = np.asarray([cached["uncertainty"][order.index(i)] for i in pool])
+    expected = uncertain_per_stratum(looks, u, 3, seed=strata.seed)  # the first round of the project
+    assert rnd.image_ids == [pool[i] for i in expected]
+
+
 def test_a_later_suggest_fine_tunes_the_previous_members(project, monkeypatch):
     import qsa_gui.core.workflow.suggest as suggest_mod
 

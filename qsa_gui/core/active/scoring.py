@@ -34,6 +34,9 @@ class PoolScores:
     ids: list[str]
     uncertainty: np.ndarray  # (n,)
     descriptors: np.ndarray  # (n, C)
+    # model-free colour/texture statistics (:func:`appearance_descriptor`), attached for the
+    # strategies that stratify by them (``Strategy.needs_appearance``); cheap, so never cached
+    appearance: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {

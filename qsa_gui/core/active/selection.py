@@ -224,11 +224,10 @@ def stratified_picks(desc: np.ndarray, k: int, seed: int = 0) -> list[int]:
 def uncertain_per_stratum(desc: np.ndarray, uncertainty: np.ndarray, k: int, seed: int = 0) -> list[int]:
     """The most uncertain image of each of ``k`` k-means strata of the (centred) descriptors.
 
-    Why: on the benchmarks the best model-free pick was one image per appearance stratum
-    (``stratified``), and QSA's losses came from its first picks, when the top-uncertain
-    candidates crowd into one kind of image. Strata keep the coverage; within a stratum the
-    ensemble's disagreement chooses instead of chance. Best first: by uncertainty, then the
-    remaining images by uncertainty if k-means merged strata.
+    Why: the top-uncertain candidates can crowd into one kind of image (on generated glands
+    QSA's first picks under-sampled one stain style); strata keep every kind covered, and within
+    a stratum the ensemble's disagreement chooses instead of chance. Best first: by uncertainty,
+    then the remaining images by uncertainty if k-means merged strata.
     """
     x = centred(_as_2d(desc, "desc"))
     u = np.asarray(uncertainty, dtype=np.float64)

@@ -356,6 +356,8 @@ def _suggest_in_memory(
             cancel=cancel,
             init=init,
         )
+    if get_strategy(strategy).needs_appearance and scores.appearance is None:
+        scores.appearance = np.stack([appearance_descriptor(images[i]) for i in unlabelled])
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=seed)
     diversity = float(np.mean(scores.uncertainty)) if needs != "none" and len(pool_ids) else float("nan")
     return [index[s.image_id] for s in picked], init, diversity

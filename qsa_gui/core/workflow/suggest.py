@@ -89,6 +89,8 @@ def suggest_job(
             _scores_for(project, settings, strategy, key, pool, labelled, cancel), 0.0, 0.97
         )
     check(cancel)
+    if get_strategy(strategy).needs_appearance and scores.appearance is None:
+        scores.appearance = yield from sub_job(_appearance(project, scores.ids, cancel), 0.97, 0.99)
     picked = select(strategy, scores, k, k_top=settings.k_top, seed=settings.seed + len(project.rounds))
     round_ = SuggestionRound(
         index=len(project.rounds) + 1,
@@ -110,6 +112,16 @@ def suggest_job(
     project.add_round(round_)
     yield Progress("done", 1.0, f"suggested {len(picked)} images")
     return SuggestResult(round_, reused)
+
+
+def _appearance(project: Project, pool: list[str], cancel: CancelToken | None) -> Job[np.ndarray]:
+    """Colour/texture statistics of the pool images, for the strategies that stratify by them."""
+    descriptors = []
+    for i, image_id in enumerate(pool):
+        check(cancel)
+        descriptors.append(appearance_descriptor(project.load_image(image_id)))
+        yield Progress("describing the images' colour and texture", (i + 1) / len(pool))
+    return np.stack(descriptors)
 
 
 def _scores_for(
