@@ -9,10 +9,15 @@ with it. From Python 3.12 on ``None`` is immortal and nothing here is needed.
 
 The guard holds a reserve of references (a list of ``None``: 8 bytes each) and tops it up from a
 repeating timer (whose slot does not leak) whenever the count falls below :data:`LOW_WATER`.
+At exit the reserve is kept for good (:func:`keep_at_exit`): freeing it while the interpreter
+shuts down gave back every reference the leak had taken, and a long session then aborted on quit
+("none_dealloc" during the final garbage collection, SIGABRT) after everything was saved.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import sys
 
 from qtpy.QtCore import QCoreApplication, QObject, QTimer
@@ -39,6 +44,13 @@ def top_up() -> int:
     return sys.getrefcount(None)
 
 
+def keep_at_exit() -> None:
+    """Top up once more and give the reserve one reference nobody holds, so the interpreter's
+    shutdown never frees it (the leaked references stay covered until the process is gone)."""
+    top_up()
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(_reserve))
+
+
 def install(app: QObject | None = None) -> bool:
     """Start the guard once per process (needs a Q(Core)Application); True if it runs."""
     global _timer
@@ -50,6 +62,7 @@ def install(app: QObject | None = None) -> bool:
     if parent is None:
         return False
     top_up()
+    atexit.register(keep_at_exit)
     _timer = QTimer(parent)
     _timer.setObjectName("qsaNoneGuard")
     _timer.setInterval(CHECK_MS)
@@ -58,4 +71,4 @@ def install(app: QObject | None = None) -> bool:
     return True
 
 
-__all__ = ["CHUNK", "LOW_WATER", "install", "needed", "top_up"]
+__all__ = ["CHUNK", "LOW_WATER", "install", "keep_at_exit", "needed", "top_up"]

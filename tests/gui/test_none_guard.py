@@ -38,3 +38,30 @@ def test_the_assistant_installs_the_guard(qtbot):
         assert none_guard._timer is not None or not none_guard.needed()
     finally:
         w.shutdown()
+
+
+@pytest.mark.skipif(not none_guard.needed(), reason="None is immortal from Python 3.12")
+def test_a_long_session_quits_cleanly_with_the_guard():
+    """The leak of a long session, then a normal exit: the interpreter's shutdown must not free
+    the guard's reserve (it aborted with none_dealloc after the screenshots' hour-long session).
+    The leak is simulated with Py_DecRef(None), what PySide6 does per singleShot callback."""
+    import os
+    import subprocess
+
+    code = (
+        "import ctypes, sys\n"
+        "from qtpy.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from qsa_gui._qt import none_guard\n"
+        "assert none_guard.install(app)\n"
+        "for _ in range(int(sys.argv[1])):\n"
+        "    ctypes.pythonapi.Py_DecRef(ctypes.py_object(None))\n"
+        "none_guard.top_up()\n"
+        "print('quitting', flush=True)\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, "1500000"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert "quitting" in out.stdout
+    assert out.returncode == 0, out.stderr[-1500:]
