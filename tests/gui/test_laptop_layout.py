@@ -102,6 +102,24 @@ def test_napari_dock_fits_laptop_screens(assistant):
     assert section.expanded and assistant.tabs.isVisibleTo(section)
 
 
+def test_the_panel_fits_its_height_by_shrinking_the_gallery_not_by_scrolling(assistant, mixed, qtbot):
+    """A word-wrapped message line once made the panel height-for-width: the scroll area then
+    kept it at its preferred height (1130 px in a 900 px window) and scrolled instead of
+    shrinking the gallery; with the tabs open everything now fits 900 px without a scroll bar."""
+    assistant.open_project(mixed)
+    assistant.session.say("a message long enough to wrap over several lines in the panel's message line " * 3)
+    section = assistant.tabs_section
+    if not section.expanded:
+        section.button.click()
+    assistant.viewer.window._qt_window.resize(1400, 900)
+    bar = assistant.scroll_area.verticalScrollBar()
+    content = assistant.scroll_area.widget()
+    qtbot.waitUntil(lambda: content.height() == assistant.scroll_area.viewport().height(), timeout=3000)
+    assert bar.maximum() == 0 and section.expanded
+    assert content.sizeHint().height() > content.height()  # shrunk below its preferred height
+    assert not content.layout().hasHeightForWidth()
+
+
 def test_switching_between_sizes_reuses_layers_and_keeps_strokes(assistant, mixed, qtbot):
     w = assistant
     assert w.open_project(mixed)

@@ -316,7 +316,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
 
     content = QWidget(w)
     content.setObjectName("qsaAssistantContent")
-    layout = QVBoxLayout(content)
+    layout = _FitHeightLayout(content)
     layout.setContentsMargins(6, 6, 6, 6)
     layout.setSpacing(4)
     layout.addLayout(header)
@@ -341,6 +341,20 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer.addWidget(w.scroll_area)
     w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section)
     w.setMinimumWidth(PANEL_MIN_WIDTH)
+
+
+class _FitHeightLayout(QVBoxLayout):
+    """A column that does not trade height for width.
+
+    Why: the word-wrapped message line made the whole column height-for-width, and a scroll area
+    then sizes such a widget to its *preferred* height for the width (1130 px at 1400x900), never
+    shrinking the gallery/tabs splitter to the screen: the panel scrolled, and the tabs section
+    was folded to make room. Without it the scroll area fits the column to the viewport down to
+    its minimum, and scrolls only below that.
+    """
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt override
+        return False
 
 
 class FoldWhenTight(QObject):
