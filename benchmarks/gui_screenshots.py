@@ -146,7 +146,8 @@ def window_part(work: Path) -> None:
     def arrange(gallery: int, tabs: int) -> None:
         """Unfold the tabs and drag the gallery / tabs splitter as a user would (the gallery
         first, or the plots); a folded section keeps its title's height whatever the sizes."""
-        a.tabs_section.set_expanded(True)
+        if not a.tabs_section.expanded:
+            a.tabs_section.button.click()  # as a user: the panel no longer folds it for them
         a.splitter.setSizes([gallery, tabs])
 
     def shot(name: str) -> None:
@@ -268,7 +269,8 @@ def napari_part(work: Path) -> None:
     a.segment_current()
     s.wait_idle(a)
     a.tabs.setCurrentIndex(0)
-    a.tabs_section.set_expanded(True)
+    if not a.tabs_section.expanded:
+        a.tabs_section.button.click()
     a.splitter.setSizes([420, 160])
     viewer.reset_view()
     a.gallery.wait_thumbnails(10)
