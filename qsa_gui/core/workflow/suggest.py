@@ -73,12 +73,8 @@ def suggest_job(
     reused = False
     yield Progress("preparing", 0.0, f"{len(labelled)} labelled, {len(pool)} unlabelled")
     if strategy != "random" and get_strategy(strategy).needs == "none":  # diverse, stratified
-        descriptors = []
-        for i, image_id in enumerate(pool):
-            check(cancel)
-            descriptors.append(appearance_descriptor(project.load_image(image_id)))
-            yield Progress("describing images (nothing labelled yet)", 0.9 * (i + 1) / len(pool))
-        scores = PoolScores(list(pool), np.zeros(len(pool)), np.stack(descriptors))
+        looks = yield from sub_job(_appearance(project, list(pool), cancel), 0.0, 0.9)
+        scores = PoolScores(list(pool), np.zeros(len(pool)), looks, appearance=looks)
         key = "appearance"
     elif strategy == "random":
         scores = PoolScores(list(pool), np.zeros(len(pool)), np.zeros((len(pool), 1)))
