@@ -120,6 +120,18 @@ def test_the_panel_fits_its_height_by_shrinking_the_gallery_not_by_scrolling(ass
     assert not content.layout().hasHeightForWidth()
 
 
+def test_a_short_window_folds_the_tabs_before_the_gallery_loses_its_row(assistant, mixed, qtbot):
+    from qsa_gui._qt.assistant.panel import GALLERY_COMFORT_HEIGHT
+
+    assistant.open_project(mixed)
+    assistant.viewer.window._qt_window.resize(1280, 650)
+    section = assistant.tabs_section
+    qtbot.waitUntil(lambda: not section.expanded, timeout=3000)  # folded for the user, not by them
+    assert not assistant.fold_when_tight.user_chose
+    # the gallery got the height back (below that, the panel scrolls: the last resort)
+    qtbot.waitUntil(lambda: assistant.gallery_stack.height() >= GALLERY_COMFORT_HEIGHT, timeout=3000)
+
+
 def test_switching_between_sizes_reuses_layers_and_keeps_strokes(assistant, mixed, qtbot):
     w = assistant
     assert w.open_project(mixed)

@@ -339,7 +339,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer = QVBoxLayout(w)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(w.scroll_area)
-    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section)
+    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section, w.gallery_stack)
     w.setMinimumWidth(PANEL_MIN_WIDTH)
 
 
@@ -357,13 +357,20 @@ class _FitHeightLayout(QVBoxLayout):
         return False
 
 
+#: Below this the gallery shows less than one row of thumbnails: the tabs fold to make room.
+GALLERY_COMFORT_HEIGHT = 160
+
+
 class FoldWhenTight(QObject):
     """Folds ``section`` once when ``content`` does not fit its scroll area's height (a laptop
-    screen), so the buttons below stay in view; a section the user folded or opened is theirs."""
+    screen) or leaves ``gallery`` less than a row of thumbnails, so the buttons below stay in
+    view and the gallery stays usable; a section the user folded or opened is theirs."""
 
-    def __init__(self, area: QScrollArea, content: QWidget, section: CollapsibleSection) -> None:
+    def __init__(
+        self, area: QScrollArea, content: QWidget, section: CollapsibleSection, gallery: QWidget | None = None
+    ) -> None:
         super().__init__(area)
-        self.area, self.content, self.section = area, content, section
+        self.area, self.content, self.section, self.gallery = area, content, section, gallery
         self.user_chose = False
         section.button.clicked.connect(lambda _checked=False: setattr(self, "user_chose", True))
         area.viewport().installEventFilter(self)
@@ -375,8 +382,12 @@ class FoldWhenTight(QObject):
         return False
 
     def check(self) -> None:
-        """Fold the section if the panel scrolls now (its buttons would be out of view)."""
-        if not self.user_chose and self.section.expanded and self.area.verticalScrollBar().maximum() > 0:
+        """Fold the section if the panel scrolls now (its buttons would be out of view) or the
+        gallery is squeezed below a row of thumbnails."""
+        if self.user_chose or not self.section.expanded:
+            return
+        squeezed = self.gallery is not None and 0 < self.gallery.height() < GALLERY_COMFORT_HEIGHT
+        if self.area.verticalScrollBar().maximum() > 0 or squeezed:
             self.section.set_expanded(False)
 
 
