@@ -314,6 +314,24 @@ def test_ctrl_c_at_start_up_is_quiet(tmp_path):
     assert b"Traceback" not in err and err.decode().strip() == "qsa: cancelled with Ctrl-C"
 
 
+def test_ctrl_c_while_the_cli_modules_load_is_quiet():
+    """The window before main()'s handler: a first run compiles the modules (CI caught a Ctrl-C
+    there dying by SIGINT with a traceback). The import is interrupted deterministically by a
+    finder that raises KeyboardInterrupt when a command module loads."""
+    code = (
+        "import sys\n"
+        "class Stop:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'qsa_gui.cli.project_commands':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Stop())\n"
+        "from qsa_gui.cli import main\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip() == "qsa: cancelled with Ctrl-C"
+
+
 def test_ctrl_c_during_train_cancels_before_the_commit(tmp_path):
     proj = _labelled_demo(tmp_path)
     cmd = [*CLI, "train", str(proj), "--preset", "tiny", "--iterations", "100000", "--device", "cpu"]

@@ -5,6 +5,12 @@ safe point, which leaves the project as it was before the job started (a second 
 once, status 130). A closed output pipe (``qsa status p | head``) ends the command quietly.
 """
 
-from .main import build_parser, main
+import sys
+
+try:  # Ctrl-C while the commands' modules load (a first run compiles them: seconds) is quiet too
+    from .main import build_parser, main
+except KeyboardInterrupt:
+    print("qsa: cancelled with Ctrl-C", file=sys.stderr)
+    raise SystemExit(130) from None
 
 __all__ = ["build_parser", "main"]
