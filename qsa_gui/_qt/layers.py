@@ -27,6 +27,8 @@ import numpy as np
 
 from qsa_gui.components.pixels import to_uint8_rgb
 
+from . import napari_private
+
 logger = logging.getLogger(__name__)
 
 ROLE_IMAGE, ROLE_HEATMAP, ROLE_PREDICTION, ROLE_LABELS = "image", "uncertainty", "prediction", "labels"
@@ -296,6 +298,8 @@ class AnnotationLayers:
     def _adopt(self, role: str, layer: Any) -> None:
         layer.metadata["qsa_role"] = role
         self._layers[role] = layer
+        if role in (ROLE_LABELS, ROLE_PREDICTION):  # new arrays every image switch, always int32
+            napari_private.keep_label_colours_on_data(self.viewer, layer)
 
     def _on_labels_event(self, _event: Any = None) -> None:
         if self._suppress == 0 and self.on_edit is not None:

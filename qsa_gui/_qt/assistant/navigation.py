@@ -53,6 +53,7 @@ class Navigation:
         view = s.load_view(image_id)
         if view is None:
             return
+        self.frame_pacer.hold()  # type: ignore[attr-defined]  # work now, one repaint next turn
         # every layer updated in place (a removal would cost napari's full gc.collect)
         reset = self.layers.show_image(to_uint8_rgb(view.image), view.name)
         source = s.heat_source() if s.heatmap_on else None

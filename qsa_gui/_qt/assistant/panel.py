@@ -10,7 +10,7 @@ too tall, and it asks for :data:`PANEL_WIDTH` px, not the width of its widest ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
@@ -339,7 +339,10 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer = QVBoxLayout(w)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(w.scroll_area)
-    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, w.tabs_section, w.gallery_stack)
+    # the tabs first, then the model's buttons (used once a session): never the annotation tools
+    w.fold_when_tight = FoldWhenTight(
+        w.scroll_area, content, (w.tabs_section, w.model_section), w.gallery_stack
+    )
     w.setMinimumWidth(PANEL_MIN_WIDTH)
 
 
@@ -362,33 +365,49 @@ GALLERY_COMFORT_HEIGHT = 160
 
 
 class FoldWhenTight(QObject):
-    """Folds ``section`` once when ``content`` does not fit its scroll area's height (a laptop
-    screen) or leaves ``gallery`` less than a row of thumbnails, so the buttons below stay in
-    view and the gallery stays usable; a section the user folded or opened is theirs."""
+    """Folds ``sections`` one at a time, in order, while ``content`` does not fit its scroll
+    area's height (a laptop screen) or leaves ``gallery`` less than a row of thumbnails, so the
+    buttons below stay in view and the gallery stays usable. A section the user folded or
+    opened is theirs: it is never folded for them again."""
 
     def __init__(
-        self, area: QScrollArea, content: QWidget, section: CollapsibleSection, gallery: QWidget | None = None
+        self,
+        area: QScrollArea,
+        content: QWidget,
+        sections: Sequence[CollapsibleSection],
+        gallery: QWidget | None = None,
     ) -> None:
         super().__init__(area)
-        self.area, self.content, self.section, self.gallery = area, content, section, gallery
-        self.user_chose = False
-        section.button.clicked.connect(lambda _checked=False: setattr(self, "user_chose", True))
+        self.area, self.content, self.gallery = area, content, gallery
+        self.sections = list(sections)
+        self.chosen: set[int] = set()  # indices of the sections the user folded or opened
+        for i, section in enumerate(self.sections):
+            section.button.clicked.connect(lambda _checked=False, i=i: self.chosen.add(i))
         area.viewport().installEventFilter(self)
         content.installEventFilter(self)
 
+    @property
+    def user_chose(self) -> bool:
+        """True once the user folded or opened the first section (the tabs) themselves."""
+        return 0 in self.chosen
+
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
-        if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest) and not self.user_chose:
+        if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest) and self._foldable():
             QTimer.singleShot(50, self.check)  # once the scroll area has laid the content out
         return False
 
+    def _foldable(self) -> list[CollapsibleSection]:
+        return [s for i, s in enumerate(self.sections) if i not in self.chosen and s.expanded]
+
     def check(self) -> None:
-        """Fold the section if the panel scrolls now (its buttons would be out of view) or the
-        gallery is squeezed below a row of thumbnails."""
-        if self.user_chose or not self.section.expanded:
+        """Fold the next section if the panel scrolls now (its buttons would be out of view) or
+        the gallery is squeezed below a row of thumbnails; the fold's own relayout checks again."""
+        foldable = self._foldable()
+        if not foldable:
             return
         squeezed = self.gallery is not None and 0 < self.gallery.height() < GALLERY_COMFORT_HEIGHT
         if self.area.verticalScrollBar().maximum() > 0 or squeezed:
-            self.section.set_expanded(False)
+            foldable[0].set_expanded(False)
 
 
 def install_shortcuts(w: AssistantWidget) -> dict[str, QShortcut]:

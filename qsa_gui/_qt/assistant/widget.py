@@ -49,6 +49,7 @@ from qsa_gui.core.workflow.transfer import ExportReport
 from .. import napari_private, none_guard, settings_dialog
 from ..actions import ACTIONS
 from ..fit import ViewFitter
+from ..frame_pacer import FramePacer
 from ..layers import ROLE_PREDICTION, AnnotationLayers
 from ..runner import JobRunner
 from . import dialogs, results
@@ -120,6 +121,8 @@ class AssistantWidget(Navigation, SlideView, GlandTools, Transfers, dialogs.AskD
         self.runner = JobRunner(self)
         self.layers = AnnotationLayers(viewer, self._on_labels_edited, self._on_foreign_layer)
         self.view_fitter = ViewFitter(viewer, self)  # re-fits the image when the canvas resizes
+        # an image switch is painted as one frame after the loop's turn (frame_pacer.py)
+        self.frame_pacer = FramePacer(lambda: napari_private.canvas_widget(self.viewer), self)
         self.session.labels_source = self.layers.labels_data
         self.session.prediction_probe = lambda: self.layers.get(ROLE_PREDICTION) is not None
         self._init_slide_view()  # the whole-slide overview layers (slide_view.py)
@@ -286,6 +289,7 @@ class AssistantWidget(Navigation, SlideView, GlandTools, Transfers, dialogs.AskD
         self.slide_layers.detach()
         self.layers.detach()
         self.view_fitter.detach()
+        self.frame_pacer.detach()
         self.session.pixels.clear()
         self.viewer = None
 
