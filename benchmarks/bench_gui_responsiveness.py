@@ -5,10 +5,14 @@ Usage (needs a display; on a headless machine run it under Xvfb)::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_gui_responsiveness.py
     ... [--shell window|napari] [--iterations 60] [--variants warm,cold] [--out FILE]
     ... --case switch [--shell window|napari]    # image switches between mixed sizes
+    ... --case switch --rounds 3 --baseline /tmp/base   # side by side with an older checkout
 
 ``--case switch`` (see ``benchmarks/_switch_case.py``) presses Next image through a project of five
 image sizes and reports the longest event-loop gap of each switch (max and median; target < 50 ms)
-into ``benchmarks/results/gui_switch.json``.
+into ``benchmarks/results/gui_switch.json``. ``--baseline DIR`` (a checkout of an older commit,
+e.g. ``git worktree add /tmp/base <rev>``) runs that checkout's switch case alternately with this
+one, ``--rounds`` times each in fresh processes, so the two are compared in one run on one machine
+state; the report then holds both and the ratio of their medians.
     ... [--mode process|thread] [--jobs retrain,suggest]
 
 Opens the desktop main window (or the assistant docked in a plain napari viewer) on a generated
@@ -416,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="retrain,suggest", help="comma list of retrain, suggest")
     parser.add_argument("--out", help="default: benchmarks/results/gui_responsiveness.json (gui_switch.json)")
     parser.add_argument("--case", choices=("retrain", "switch"), default="retrain")
+    parser.add_argument("--rounds", type=int, default=1, help="--case switch: fresh processes per checkout")
+    parser.add_argument("--baseline", help="--case switch: an older checkout run alternately with this one")
     parser.add_argument("--trace-stalls", action="store_true", help="sample the GUI thread's stack in gaps")
     parser.add_argument("--child", choices=("warm", "cold", "switch"), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -483,12 +489,46 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _switch_main(args: argparse.Namespace) -> int:
+def _switch_child(root: Path, shell: str) -> dict[str, Any]:
+    """One fresh process of ``root``'s checkout: its switch case on ``shell``."""
     with tempfile.TemporaryDirectory() as tmp:
         part = Path(tmp) / "part.json"
-        cmd = [sys.executable, __file__, "--shell", args.shell, "--child", "switch", "--child-out", str(part)]
-        subprocess.run(cmd, check=True)
-        result = json.loads(part.read_text())
+        script = root / "benchmarks" / Path(__file__).name
+        cmd = [sys.executable, str(script), "--shell", shell, "--child", "switch", "--child-out", str(part)]
+        subprocess.run(cmd, check=True, cwd=root)
+        return json.loads(part.read_text())
+
+
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every switch of ``runs`` pooled: the longest gap, the median and the 90th percentile."""
+    import statistics
+
+    gaps = sorted(g for r in runs for g in r["max_gap_ms_per_switch"])
+    return {
+        "switches": len(gaps),
+        "max_gap_ms": round(max(gaps), 1),
+        "median_gap_ms": round(statistics.median(gaps), 1),
+        "p90_gap_ms": round(gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))], 1),
+        "share_under_target": round(sum(g < SWITCH_TARGET_MS for g in gaps) / len(gaps), 3),
+    }
+
+
+def _switch_main(args: argparse.Namespace) -> int:
+    baseline = Path(args.baseline).resolve() if args.baseline else None
+    runs: list[dict[str, Any]] = []
+    base_runs: list[dict[str, Any]] = []
+    for _ in range(max(1, args.rounds)):
+        if baseline is not None:  # alternately: both see the same machine state
+            base_runs.append(_switch_child(baseline, args.shell))
+            last = base_runs[-1]
+            print(f"  baseline: max {last['max_gap_ms']} ms, median {last['median_gap_ms']} ms")
+        runs.append(_switch_child(ROOT, args.shell))
+        print(f"  this:     max {runs[-1]['max_gap_ms']} ms, median {runs[-1]['median_gap_ms']} ms")
+    result = dict(runs[-1], **_pooled(runs), rounds=len(runs), runs=runs)
+    if base_runs:
+        base = _pooled(base_runs)
+        result["baseline"] = dict(base, checkout=_describe(baseline), runs=base_runs)  # type: ignore[arg-type]
+        result["median_ratio_baseline_over_this"] = round(base["median_gap_ms"] / result["median_gap_ms"], 2)
     out = Path(args.out or RESULTS / "gui_switch.json")
     previous = json.loads(out.read_text()) if out.exists() else {}
     shells = dict(previous.get("shells", {}))
@@ -498,6 +538,7 @@ def _switch_main(args: argparse.Namespace) -> int:
         "what": "longest event-loop gap (10 ms heartbeat) per Next image, images of mixed sizes",
         "target_max_gap_ms": SWITCH_TARGET_MS,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "note": "shared machine: noisy"},
+        "checkout": _describe(ROOT),
         "shells": shells,
         "meets_target": all(r["max_gap_ms"] < SWITCH_TARGET_MS for r in shells.values()),
     }
@@ -505,6 +546,18 @@ def _switch_main(args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def _describe(root: Path) -> str:
+    """``root``'s commit (short hash, ``+`` when it has uncommitted changes)."""
+    try:
+        git = ["git", "-C", str(root)]
+        rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        status = [*git, "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, capture_output=True, text=True)
+    except OSError:
+        return str(root)
+    return rev.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 if __name__ == "__main__":
