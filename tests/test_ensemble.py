@@ -62,6 +62,9 @@ def test_scoring_gives_uncertainty_and_descriptor_per_image():
     assert np.all(scores.uncertainty >= 0) and np.all(scores.uncertainty <= 0.5)
     assert scores.descriptors.shape == (3, models[0].descriptor_dim)
     assert np.all(np.isfinite(scores.descriptors))
+    # the contour output's disagreement too (qsa_contour), on the same scale as the gland's
+    assert scores.contour_uncertainty.shape == (3,)
+    assert np.all(scores.contour_uncertainty >= 0) and np.all(scores.contour_uncertainty <= 0.5)
 
 
 def test_needs_labels():

@@ -23,6 +23,7 @@ BAD = {
     "ensemble_patience": [0, -2, 1.5, "3"],
     "score_scale": [0, 1.5, -0.5, "0.5", None, True],
     "finetune_iterations": ["x"],
+    "ensemble_warm_start": [None, 1, "true"],
     "inq_iterations": [-1, None],
     "batch_size": [0, 2.0],
     "patch_size": [0, "128"],

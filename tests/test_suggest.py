@@ -72,7 +72,9 @@ def test_strategies_are_registered_records_with_unchanged_seeded_picks():
 
     old = ("qsa", "sa", "uncertainty", "mc_dropout", "random", "diverse")
     assert strategies.STRATEGIES[:6] == old
-    assert strategies.STRATEGIES[6:] == ("qsa_centred", "qsa_whitened", "stratified", "qsa_strata", "typical")
+    assert strategies.STRATEGIES[6:] == (
+        "qsa_centred", "qsa_whitened", "stratified", "qsa_strata", "typical", "qsa_contour"
+    )  # fmt: skip
     needs = {name: strategies.get_strategy(name).needs for name in old}
     assert needs == {
         "qsa": "quantized_ensemble",
@@ -98,6 +100,24 @@ def test_strategies_are_registered_records_with_unchanged_seeded_picks():
         "diverse": ["img_0", "img_5", "img_4", "img_7"],
     }
     assert [x.image_id for x in select("qsa", s, 3, k_top=5)] == ["img_2", "img_6", "img_8"]
+
+
+def test_qsa_contour_ranks_by_gland_and_contour_disagreement():
+    ids = [f"img_{i}" for i in range(6)]
+    gland = np.array([0.30, 0.29, 0.10, 0.05, 0.04, 0.01])
+    contour = np.array([0.00, 0.00, 0.00, 0.40, 0.50, 0.00])  # 3 and 4: unsure where objects part
+    desc = np.eye(6)  # every image its own kind: max-cover keeps the candidates' order
+    s = PoolScores(ids, gland, desc, contour_uncertainty=contour)
+    assert {x.image_id for x in select("qsa", s, 2, k_top=2)} == {"img_0", "img_1"}
+    assert {x.image_id for x in select("qsa_contour", s, 2, k_top=2)} == {"img_3", "img_4"}
+    with pytest.raises(ValueError, match="contour"):
+        select("qsa_contour", PoolScores(ids, gland, desc), 2)
+    # kept through the score cache and a cached round's restriction to today's pool
+    back = PoolScores.from_arrays(s.arrays())
+    assert np.array_equal(back.contour_uncertainty, contour)
+    part = back.subset([4, 1])
+    assert part.ids == ["img_4", "img_1"] and list(part.contour_uncertainty) == [0.5, 0.0]
+    assert PoolScores.from_arrays(PoolScores(ids, gland, desc).arrays()).contour_uncertainty is None
 
 
 def test_a_registered_strategy_is_selectable_and_listed(monkeypatch):

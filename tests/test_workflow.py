@@ -123,6 +123,9 @@ def test_a_later_suggest_fine_tunes_the_previous_members(project, monkeypatch):
     _label(project, pool[6:7])
     run_job(suggest_job(project, wider))
     assert inits[3] is None  # a damaged file: trained from scratch
+    _label(project, pool[7:8])
+    run_job(suggest_job(project, wider.updated(ensemble_warm_start=False)))
+    assert inits[4] is None  # asked for: members from scratch every round (more diverse)
 
 
 def test_suggest_says_so_when_everything_is_labelled(project):

@@ -47,6 +47,9 @@ class Settings:
     # when warm-starting from an earlier model (a later Suggest's members): that share of the
     # budget; None: the full budget
     finetune_iterations: int | None = 100
+    # a later Suggest's members start from the previous round's (fine-tuned for the share above);
+    # False trains them from scratch each round: more diverse members, at their full budget
+    ensemble_warm_start: bool = True
     inq_iterations: int = 40
     batch_size: int = 8
     patch_size: int = 128
@@ -193,6 +196,8 @@ def _validate(s: Settings) -> None:
             raise ValueError(f"settings.{name} must be {what}{none}, got {value!r}")
     if s.overlap >= s.tile:
         raise ValueError(f"settings.overlap must be smaller than settings.tile ({s.tile}), got {s.overlap}")
+    if not isinstance(s.ensemble_warm_start, bool):
+        raise ValueError(f"settings.ensemble_warm_start must be true or false, got {s.ensemble_warm_start!r}")
     for name in ("ensemble_bits", "seg_bits"):
         check_bits(getattr(s, name), f"settings.{name}", allow_float=True)
     if isinstance(s.lr, bool) or not isinstance(s.lr, Real) or not 0 < s.lr < float("inf"):

@@ -37,20 +37,43 @@ class PoolScores:
     # model-free colour/texture statistics (:func:`appearance_descriptor`), attached for the
     # strategies that stratify by them (``Strategy.needs_appearance``); cheap, so never cached
     appearance: np.ndarray | None = None
+    # the same disagreement on the members' contour output (touching glands or nuclei are told
+    # apart by it), for ``qsa_contour``; None for scores that have no contour output
+    contour_uncertainty: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "ids": np.asarray(self.ids, dtype=str),
             "uncertainty": self.uncertainty,
             "descriptors": self.descriptors,
         }
+        if self.contour_uncertainty is not None:
+            out["contour_uncertainty"] = self.contour_uncertainty
+        return out
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PoolScores:
+        contour = arrays.get("contour_uncertainty")
         return cls(
             ids=[str(x) for x in arrays["ids"]],
             uncertainty=np.asarray(arrays["uncertainty"], dtype=np.float64),
             descriptors=np.asarray(arrays["descriptors"], dtype=np.float64),
+            contour_uncertainty=None if contour is None else np.asarray(contour, dtype=np.float64),
+        )
+
+    def subset(self, rows: Sequence[int]) -> PoolScores:
+        """The scores of ``rows`` only (a cached round's scores, restricted to today's pool)."""
+        idx = np.asarray(rows, dtype=int)
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        return PoolScores(
+            [self.ids[i] for i in idx],
+            self.uncertainty[idx],
+            self.descriptors[idx],
+            appearance=pick(self.appearance),
+            contour_uncertainty=pick(self.contour_uncertainty),
         )
 
 
@@ -130,22 +153,25 @@ def score_pool(
     if not models:
         raise ValueError("scoring needs at least one model")
     uncertainty = np.zeros(len(ids))
+    contour = np.zeros(len(ids))
     descriptors: list[np.ndarray] = []
     tile = scaled_tile(tile, scale)
     for i, image_id in enumerate(ids):
         check(cancel)
         image = downscale(load(image_id), scale)
-        probs = []
-        desc = []
+        probs, edges, desc = [], [], []
         for model in models:
             pred = predict_tiled(model, image, tile=tile, overlap=overlap, device=device, cancel=cancel)
             probs.append(pred.gland)
+            edges.append(pred.contour)
             desc.append(pred.descriptor)
         uncertainty[i] = image_uncertainty(np.stack(probs))
+        contour[i] = image_uncertainty(np.stack(edges))
         descriptors.append(np.mean(np.stack(desc), axis=0))
         yield Progress("scoring the unlabelled images", (i + 1) / len(ids), f"{i + 1}/{len(ids)} images")
     dim = descriptors[0].shape[0] if descriptors else 0
-    return PoolScores(list(ids), uncertainty, np.stack(descriptors) if descriptors else np.zeros((0, dim)))
+    stacked = np.stack(descriptors) if descriptors else np.zeros((0, dim))
+    return PoolScores(list(ids), uncertainty, stacked, contour_uncertainty=contour)
 
 
 def score_pool_mc_dropout(

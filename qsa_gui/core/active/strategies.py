@@ -15,6 +15,9 @@
   ensemble's disagreement instead of chance: the most uncertain image of each of ``k`` k-means
   strata of the colour/texture statistics. Why: on generated glands QSA's first picks
   under-sample one stain style (17% against 34% of the pool), which appearance strata prevent.
+- ``qsa_contour``: QSA ranking by the members' disagreement on the gland *and* the contour
+  output (their sum): touching objects are told apart by the contour, and object F1 counts
+  objects; the paper ranks by the gland output alone.
 - ``typical``: TypiClust (Hacohen et al., ICML 2022) every round: ``k`` k-means clusters of the
   unlabelled pool's colour/texture statistics, the most typical image of each, largest first;
   model-free, the low-budget answer to "uncertain images are outliers".
@@ -113,6 +116,15 @@ def _whitened(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[
     return _suggestive(moved, k, k_top, seed)
 
 
+def _with_contour(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
+    from .scoring import PoolScores
+
+    if scores.contour_uncertainty is None:
+        raise ValueError("qsa_contour needs the members' contour disagreement (scores.contour_uncertainty)")
+    both = scores.uncertainty + scores.contour_uncertainty
+    return _suggestive(PoolScores(scores.ids, both, scores.descriptors), k, k_top, seed)
+
+
 def _stratified(scores: PoolScores, k: int, k_top: int | None, seed: int) -> list[int]:
     return stratified_picks(scores.descriptors, k, seed)
 
@@ -203,6 +215,14 @@ register_strategy(
 )
 register_strategy(
     Strategy("typical", "model-free: the most typical image of each appearance cluster", "none", _typical)
+)
+register_strategy(
+    Strategy(
+        "qsa_contour",
+        "QSA ranked by the members' disagreement on gland and contour outputs",
+        "quantized_ensemble",
+        _with_contour,
+    )
 )
 
 

@@ -239,7 +239,7 @@ def active_learning_job(
                         target - len(labelled),
                         cancel,
                         seed=seed + rnd,
-                        init=members,
+                        init=members if settings.ensemble_warm_start else None,
                     ),
                     lo,
                     lo + 0.5 * (hi - lo),

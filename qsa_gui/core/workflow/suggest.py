@@ -136,10 +136,10 @@ def _scores_for(
         if all(image_id in index for image_id in pool):
             rows = [index[image_id] for image_id in pool]
             yield Progress("reusing cached scores (labels unchanged)", 1.0)
-            return PoolScores(list(pool), scores.uncertainty[rows], scores.descriptors[rows]), True
+            return scores.subset(rows), True
     images, labels = _load_pairs(project, labelled)
     kind = key.split("-")[0]
-    init = _load_members(project, settings, kind)
+    init = _load_members(project, settings, kind) if settings.ensemble_warm_start else None
     scores, members = yield from strategy_scores_job(
         strategy,
         settings,
