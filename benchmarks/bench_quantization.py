@@ -1,7 +1,7 @@
 """Quantization ablation: INQ at 2-7 bits and float for the suggestive ensemble (QSA) and the
-segmentation FCN (QNT), as in the paper's ablation, on the generated gland benchmark; for the
-segmentation FCN also the quantizers the paper did not pick, DoReFa-Net (1 bit) and ternary weight
-networks (2 bits), on the same schedule (``settings.quantizer``).
+segmentation FCN (QNT), as in the paper's ablation, on the generated gland benchmark; for both
+also the quantizers the paper did not pick, DoReFa-Net (1 bit) and ternary weight networks
+(2 bits), on the same schedule (``settings.quantizer``).
 
 - ensemble: for each bit width the whole simulated annotation loop runs with the QSA strategy
   (10% -> 50% of the pool, same random start per seed), the 7-bit segmentation FCN trained on
@@ -12,6 +12,8 @@ networks (2 bits), on the same schedule (``settings.quantizer``).
 
     python benchmarks/bench_quantization.py --seeds 0           # about 45 min on one CPU core
     python benchmarks/bench_quantization.py --smoke              # seconds; used by the tests
+    python benchmarks/bench_quantization.py --seeds 0 --ensembles dorefa,twn --merge
+        # only those ensembles, their rows added to the existing quantization.json
 
 Writes benchmarks/results/quantization.json and quantization.png.
 """
@@ -39,7 +41,7 @@ from qsa_gui.core.workflow.simulation import DemoConfig, active_learning_job  # 
 
 RESULTS = ROOT / "benchmarks" / "results"
 BITS: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, None)
-CODEBOOKS: tuple[str, ...] = ("dorefa", "twn")  # segmentation FCN only (see docs/benchmarks.md)
+CODEBOOKS: tuple[str, ...] = ("dorefa", "twn")  # the two quantizers the paper did not pick
 
 
 def bits_name(bits: int | None) -> str:
@@ -54,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--smoke", action="store_true", help="tiny run (tests)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--ensembles",
+        default=None,
+        help="comma list of ensemble variants to run (2..7 bits as '7bit', 'float', 'dorefa', 'twn'); "
+        "default: INQ 2-7 bits and float",
+    )
+    ap.add_argument("--merge", action="store_true", help="add the rows to the existing result file")
     args = ap.parse_args(argv)
 
     base, fractions, bits = DemoConfig().settings, DemoConfig().fractions, BITS
@@ -62,44 +71,55 @@ def main(argv: list[str] | None = None) -> int:
         args.seeds, args.n_pool, args.n_test, args.size = [0], 6, 2, 64
         fractions, bits = (0.2, 0.5), (7, None)
     seg7 = replace(base, seg_bits=7)
+    ensembles: list[int | str | None] = list(bits)
+    if args.ensembles:
+        names = {bits_name(b): b for b in BITS} | {q: q for q in CODEBOOKS}
+        ensembles = [names[n.strip()] for n in args.ensembles.split(",") if n.strip()]
+    out = args.out or RESULTS / f"quantization{'_smoke' if args.smoke else ''}.json"
     rows: list[dict] = []
+    if args.merge and out.exists():
+        import json
+
+        names_run = {bits_name(e) if not isinstance(e, str) else e for e in ensembles}
+        kept = json.loads(out.read_text())["rows"]
+        rows = [r for r in kept if not (r["seed"] in args.seeds and r["ensemble"] in names_run)]
     t0 = time.time()
     for seed in args.seeds:
         pool_i, pool_l, tests = gland_data(args.n_pool, args.n_test, args.size, seed)
-        for ens_bits in bits:
-            settings = replace(base, ensemble_bits=ens_bits, seed=seed, tile=max(base.tile, 64))
+        for ens_bits in ensembles:
+            name = ens_bits if isinstance(ens_bits, str) else bits_name(ens_bits)
+            if isinstance(ens_bits, str):  # a codebook quantizer for the members (their bits are its own)
+                settings = replace(base, quantizer=ens_bits, seed=seed, tile=max(base.tile, 64))
+            else:
+                settings = replace(base, ensemble_bits=ens_bits, seed=seed, tile=max(base.tile, 64))
+            segmenters = {"7bit": seg7}
             if ens_bits == 7:
                 segmenters = {bits_name(b): replace(base, seg_bits=b) for b in bits}
                 segmenters.update({q: replace(base, seg_bits=7, quantizer=q) for q in CODEBOOKS})
-            else:
-                segmenters = {"7bit": seg7}
             got = run_job(
                 active_learning_job(
                     pool_i, pool_l, tests, fractions, ("qsa",), settings, seed=seed, segmenters=segmenters
                 ),
                 lambda e: None,
             )
-            for r in got:
-                rows.append(dict(asdict(r), seed=seed, ensemble=bits_name(ens_bits)))
-            print(
-                f"seed {seed} ensemble {bits_name(ens_bits)} done after {time.time() - t0:.0f} s", flush=True
-            )
+            rows += [dict(asdict(r), seed=seed, ensemble=name) for r in got]
+            print(f"seed {seed} ensemble {name} done after {time.time() - t0:.0f} s", flush=True)
     result = {
         "meta": {
-            "seeds": args.seeds,
+            "seeds": sorted({r["seed"] for r in rows}),
             "settings": asdict(base),
             "n_pool": args.n_pool,
             "n_test": args.n_test,
             "image_size": args.size,
             "fractions": fractions,
-            "seconds": round(time.time() - t0, 1),
+            "seconds": round(time.time() - t0, 1),  # of this run (with --merge: of the rows it added)
+            "merged": bool(args.merge),
             "machine": f"{platform.processor() or platform.machine()}, {platform.python_version()}",
         },
         "ensemble": summarise(rows, "ensemble", lambda r: r["segmenter"] == "7bit"),
         "segmentation": summarise(rows, "segmenter", lambda r: r["ensemble"] == "7bit"),
         "rows": rows,
     }
-    out = args.out or RESULTS / f"quantization{'_smoke' if args.smoke else ''}.json"
     write_result(out, result)
     plot(result, out.with_suffix(".png"), [bits_name(b) for b in bits] + list(CODEBOOKS))
     print_tables(result)

@@ -101,6 +101,11 @@ def test_quantization_smoke(tmp_path):
         assert 0.0 <= e["object_f1_last"] <= 1.0
         assert e["mean_uncertainty"] > 0.0  # the ensemble's members disagree somewhere
     assert out.with_suffix(".png").stat().st_size > 10_000
+    # a DoReFa-Net ensemble added to the same file: the earlier rows are kept
+    _run("bench_quantization.py", "--smoke", "--out", str(out), "--ensembles", "dorefa", "--merge")
+    merged = json.loads(out.read_text())
+    assert [e["ensemble"] for e in merged["ensemble"]] == ["7bit", "float", "dorefa"]
+    assert len(merged["rows"]) == len(data["rows"]) + 2  # its two rounds, 7-bit segmentation FCN
 
 
 def test_large_image_smoke(tmp_path):
