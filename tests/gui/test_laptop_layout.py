@@ -121,21 +121,28 @@ def test_the_panel_fits_its_height_by_shrinking_the_gallery_not_by_scrolling(ass
 
 
 def test_a_short_window_folds_the_tabs_before_the_gallery_loses_its_row(assistant, mixed, qtbot):
-    """On a 1280x720 screen the folded tabs alone left the gallery 129 px (a thumbnail tile is
-    about 160): the Model section (Suggest, Retrain: once a session) folds next; never Annotate."""
-    from qsa_gui._qt.assistant.panel import GALLERY_COMFORT_HEIGHT
+    """On a 1280x720 screen the folded tabs alone left the gallery 129 px, and a tile (thumbnail,
+    name, status) is about 190: the Model section (Suggest, Retrain: once a session) folds next,
+    never Annotate, and the thumbnails shrink as far as still needed to keep a whole row."""
+    from qsa_gui._qt.gallery.widget import MIN_THUMBNAIL
 
+    gallery = assistant.gallery
     assistant.open_project(mixed)
+    assistant.viewer.window._qt_window.resize(1400, 1000)
+    qtbot.waitUntil(lambda: gallery.isVisible() and not gallery.shrunk, timeout=3000)  # room: full size
     assistant.viewer.window._qt_window.resize(SCREENS["1280x720"])
     tabs, model = assistant.tabs_section, assistant.model_section
     qtbot.waitUntil(lambda: not tabs.expanded and not model.expanded, timeout=3000)  # for the user
     assert not assistant.fold_when_tight.user_chose and assistant.annotate_section.expanded
     qtbot.wait(300)  # the layout settles (a height read mid-resize proves nothing)
-    assert assistant.gallery_stack.height() >= GALLERY_COMFORT_HEIGHT  # a row of thumbnails
+    assert gallery.row_fits()  # a whole row of tiles: each image's status in view
+    assert MIN_THUMBNAIL <= gallery.delegate.thumbnail_size <= gallery.full_thumbnail_size
     assert assistant.scroll_area.verticalScrollBar().maximum() == 0  # and nothing scrolls
     model.button.click()  # the user opens Model again: theirs now, never folded for them
     qtbot.wait(300)
-    assert model.expanded
+    assert model.expanded  # (the tiles shrink further, down to their minimum; below that it scrolls)
+    assistant.viewer.window._qt_window.resize(1400, 1000)
+    qtbot.waitUntil(lambda: not gallery.shrunk, timeout=3000)  # and grow back with the room
 
 
 def test_switching_between_sizes_reuses_layers_and_keeps_strokes(assistant, mixed, qtbot):

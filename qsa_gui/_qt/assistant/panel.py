@@ -341,7 +341,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer.addWidget(w.scroll_area)
     # the tabs first, then the model's buttons (used once a session): never the annotation tools
     w.fold_when_tight = FoldWhenTight(
-        w.scroll_area, content, (w.tabs_section, w.model_section), w.gallery_stack
+        w.scroll_area, content, (w.tabs_section, w.model_section), w.gallery
     )
     w.setMinimumWidth(PANEL_MIN_WIDTH)
 
@@ -360,22 +360,18 @@ class _FitHeightLayout(QVBoxLayout):
         return False
 
 
-#: Below this the gallery shows less than one row of thumbnails: the tabs fold to make room.
-GALLERY_COMFORT_HEIGHT = 160
-
-
 class FoldWhenTight(QObject):
     """Folds ``sections`` one at a time, in order, while ``content`` does not fit its scroll
-    area's height (a laptop screen) or leaves ``gallery`` less than a row of thumbnails, so the
-    buttons below stay in view and the gallery stays usable. A section the user folded or
-    opened is theirs: it is never folded for them again."""
+    area's height (a laptop screen) or ``gallery`` had to shrink its thumbnails to keep a row of
+    tiles in view, so the buttons below stay in view and the gallery stays usable. A section the
+    user folded or opened is theirs: it is never folded for them again."""
 
     def __init__(
         self,
         area: QScrollArea,
         content: QWidget,
         sections: Sequence[CollapsibleSection],
-        gallery: QWidget | None = None,
+        gallery: GalleryWidget | None = None,
     ) -> None:
         super().__init__(area)
         self.area, self.content, self.gallery = area, content, gallery
@@ -401,11 +397,12 @@ class FoldWhenTight(QObject):
 
     def check(self) -> None:
         """Fold the next section if the panel scrolls now (its buttons would be out of view) or
-        the gallery is squeezed below a row of thumbnails; the fold's own relayout checks again."""
+        the gallery shows its row of tiles only with shrunk thumbnails; the fold's own relayout
+        checks again."""
         foldable = self._foldable()
         if not foldable:
             return
-        squeezed = self.gallery is not None and 0 < self.gallery.height() < GALLERY_COMFORT_HEIGHT
+        squeezed = self.gallery is not None and self.gallery.isVisible() and self.gallery.shrunk
         if self.area.verticalScrollBar().maximum() > 0 or squeezed:
             foldable[0].set_expanded(False)
 

@@ -95,6 +95,12 @@ class GalleryDelegate(QStyledItemDelegate):
         chip_h = small_h + 4
         return name_h, chip_h, small_h
 
+    def tile_height(self, font: QFont, thumbnail_size: int | None = None) -> int:
+        """A tile's height at ``thumbnail_size`` (default: the current one) in ``font``."""
+        name_h, chip_h, small_h = self._line_heights(font)
+        t = self.thumbnail_size if thumbnail_size is None else int(thumbnail_size)
+        return self.PAD + t + self.GAP + self.NAME_LINES * name_h + self.GAP + chip_h + 2 + small_h + self.PAD
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         name_h, chip_h, small_h = self._line_heights(option.font)
         width = self.thumbnail_size + 2 * self.PAD + 16

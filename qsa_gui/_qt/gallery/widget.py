@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from qtpy.QtCore import (
+    QEvent,
     QModelIndex,
+    QObject,
     Qt,
     Signal,
 )
@@ -25,6 +27,9 @@ from qtpy.QtWidgets import (
 from .delegate import GalleryDelegate
 from .model import FILTER_ALL, FILTERS, ID_ROLE, SORTS, GalleryFilterProxy, GalleryModel, suggestion_rank
 from .thumbnails import ThumbnailProvider
+
+#: The smallest a thumbnail shrinks to when the gallery is short (a laptop screen).
+MIN_THUMBNAIL = 48
 
 
 class _ElidedLabel(QLabel):
@@ -88,8 +93,11 @@ class GalleryWidget(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setItemDelegate(GalleryDelegate(thumbnail_size, self.view))
+        self.delegate = GalleryDelegate(thumbnail_size, self.view)
+        self.view.setItemDelegate(self.delegate)
         self.view.setModel(self.proxy)
+        self.full_thumbnail_size = int(thumbnail_size)
+        self.view.viewport().installEventFilter(self)  # a short gallery shrinks its tiles to fit
 
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
@@ -118,6 +126,36 @@ class GalleryWidget(QWidget):
         ):
             signal.connect(self._update_count)
         self._update_count()
+
+    # -- tiles that fit a short gallery ----------------------------------------------------------
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Resize and obj is self.view.viewport():
+            self.fit_tiles()
+        return False
+
+    def fit_tiles(self) -> None:
+        """Shrink the thumbnails (down to :data:`MIN_THUMBNAIL`) until a whole row of tiles fits
+        the gallery's height, and grow them back when there is room: on a laptop screen a row
+        of cut tiles hides each image's status, which is what the gallery is for."""
+        room = self.view.viewport().height() - 2 * self.view.spacing()
+        if room <= 0:
+            return
+        full = self.full_thumbnail_size
+        extra = self.delegate.tile_height(self.view.font(), full) - full  # the text lines and padding
+        size = max(MIN_THUMBNAIL, min(full, room - extra))
+        if size != self.delegate.thumbnail_size:
+            self.delegate.thumbnail_size = size
+            self.view.doItemsLayout()  # uniform item sizes: the cached tile size is recomputed
+
+    @property
+    def shrunk(self) -> bool:
+        """True while the thumbnails are smaller than asked for (the gallery is short)."""
+        return self.delegate.thumbnail_size < self.full_thumbnail_size
+
+    def row_fits(self) -> bool:
+        """True when a whole row of tiles fits the gallery's height at the current size."""
+        room = self.view.viewport().height() - 2 * self.view.spacing()
+        return room >= self.delegate.tile_height(self.view.font())
 
     # -- public API ------------------------------------------------------------------------------
     def set_records(self, records: Sequence[Any], thumbnails: ThumbnailProvider | None) -> None:
