@@ -92,3 +92,29 @@ def test_demo_runs_every_seed_and_prints_a_paired_summary():
     assert "[" in table.splitlines()[1]  # two seeds: an interval, not a bare number
     assert "paired seeds" in result.verdict()
     assert "QSA" in result.seed_table(1) and "RANDOM" in result.seed_table(1)
+
+
+def test_members_warm_start_from_the_previous_round_unless_asked_from_scratch(monkeypatch):
+    """``settings.ensemble_warm_start``: the benchmark's scratch variant trains every round's
+    suggestive members anew (more diverse); the default fine-tunes the previous round's."""
+    import qsa_gui.core.workflow.simulation as sim
+
+    images, labels = _data(8)
+    inits: list = []
+    real = sim.strategy_scores_job
+
+    def spy(*args, init=None, **kwargs):
+        inits.append(init)
+        return real(*args, init=init, **kwargs)
+
+    monkeypatch.setattr(sim, "strategy_scores_job", spy)
+    for warm in (True, False):
+        inits.clear()
+        run_job(
+            active_learning_job(
+                images[:6], labels[:6], {"test": (images[6:], labels[6:])}, (1 / 3, 2 / 3, 1.0), ("qsa",),
+                replace(TINY, ensemble_warm_start=warm), seed=0,
+            )
+        )  # fmt: skip
+        assert len(inits) == 2 and inits[0] is None
+        assert (inits[1] is not None) is warm
