@@ -340,9 +340,7 @@ def build_panel(w: AssistantWidget, thumbnail_size: int) -> None:
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(w.scroll_area)
     # the tabs first, then the model's buttons (used once a session): never the annotation tools
-    w.fold_when_tight = FoldWhenTight(
-        w.scroll_area, content, (w.tabs_section, w.model_section), w.gallery
-    )
+    w.fold_when_tight = FoldWhenTight(w.scroll_area, content, (w.tabs_section, w.model_section), w.gallery)
     w.setMinimumWidth(PANEL_MIN_WIDTH)
 
 
