@@ -55,6 +55,9 @@ def test_key_value_parsing_types_none_and_errors():
     assert parse_value("device", "auto") is None and parse_value("k", "auto") is None
     assert parse_value("ray_address", "auto") == "auto"  # Ray's own word for the running cluster
     assert parse_value("ray_address", "none") is None
+    assert parse_value("ensemble_warm_start", "false") is False and parse_value("ensemble_warm_start", "Yes")
+    with pytest.raises(ValueError, match=r"settings\.ensemble_warm_start must be true or false, got 'maybe'"):
+        parse_value("ensemble_warm_start", "maybe")
     with pytest.raises(ValueError, match="unknown setting 'itrations'"):
         parse_value("itrations", "3")
     with pytest.raises(ValueError, match=r"settings\.iterations must be an integer, got 'many'"):

@@ -48,7 +48,8 @@ class Settings:
     # budget; None: the full budget
     finetune_iterations: int | None = 100
     # a later Suggest's members start from the previous round's (fine-tuned for the share above);
-    # False trains them from scratch each round: more diverse members, at their full budget
+    # False trains them from scratch each round, at their full budget (measured on real H&E: no
+    # better picks, and less diverse members; docs/benchmarks.md section 0)
     ensemble_warm_start: bool = True
     inq_iterations: int = 40
     batch_size: int = 8

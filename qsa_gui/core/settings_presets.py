@@ -104,6 +104,9 @@ def field_types() -> dict[str, tuple[type, bool]]:
 KEEPS_AUTO = frozenset({"ray_address"})
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
 def parse_value(key: str, text: str) -> Any:
     """The typed value of ``KEY=text``; a ValueError names ``settings.KEY``."""
     types_ = field_types()
@@ -119,6 +122,11 @@ def parse_value(key: str, text: str) -> Any:
         and raw.lower() == "float"
     ):
         return None
+    if base is bool:  # ensemble_warm_start=false
+        word = raw.lower()
+        if word not in _TRUE + _FALSE:
+            raise ValueError(f"settings.{key} must be true or false, got {raw!r}")
+        return word in _TRUE
     try:
         if base is int:
             return int(raw)
