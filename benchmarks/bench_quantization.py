@@ -44,7 +44,10 @@ BITS: tuple[int | None, ...] = (2, 3, 4, 5, 6, 7, None)
 CODEBOOKS: tuple[str, ...] = ("dorefa", "twn")  # the two quantizers the paper did not pick
 
 
-def bits_name(bits: int | None) -> str:
+def bits_name(bits: int | str | None) -> str:
+    """``7bit``, ``float``, or a codebook quantizer's own name (``dorefa``, ``twn``)."""
+    if isinstance(bits, str):
+        return bits
     return "float" if bits is None else f"{bits}bit"
 
 
@@ -80,14 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and out.exists():
         import json
 
-        names_run = {bits_name(e) if not isinstance(e, str) else e for e in ensembles}
+        names_run = {bits_name(e) for e in ensembles}
         kept = json.loads(out.read_text())["rows"]
         rows = [r for r in kept if not (r["seed"] in args.seeds and r["ensemble"] in names_run)]
     t0 = time.time()
     for seed in args.seeds:
         pool_i, pool_l, tests = gland_data(args.n_pool, args.n_test, args.size, seed)
         for ens_bits in ensembles:
-            name = ens_bits if isinstance(ens_bits, str) else bits_name(ens_bits)
+            name = bits_name(ens_bits)
             if isinstance(ens_bits, str):  # a codebook quantizer for the members (their bits are its own)
                 settings = replace(base, quantizer=ens_bits, seed=seed, tile=max(base.tile, 64))
             else:

@@ -91,7 +91,6 @@ class FramePacer(QObject):
 
     def _post_owed(self) -> None:
         if self._pending and self._watched is not None:
-            self._pending = False
             self.frames += 1
             event = QEvent(QEvent.Type.UpdateRequest)
             QCoreApplication.postEvent(self._watched, event, Qt.EventPriority.LowEventPriority.value)

@@ -102,20 +102,7 @@ class GalleryDelegate(QStyledItemDelegate):
         return self.PAD + t + self.GAP + self.NAME_LINES * name_h + self.GAP + chip_h + 2 + small_h + self.PAD
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
-        name_h, chip_h, small_h = self._line_heights(option.font)
-        width = self.thumbnail_size + 2 * self.PAD + 16
-        height = (
-            self.PAD
-            + self.thumbnail_size
-            + self.GAP
-            + self.NAME_LINES * name_h
-            + self.GAP
-            + chip_h
-            + 2
-            + small_h
-            + self.PAD
-        )
-        return QSize(width, height)
+        return QSize(self.thumbnail_size + 2 * self.PAD + 16, self.tile_height(option.font))
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         painter.save()

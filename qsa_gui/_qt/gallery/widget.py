@@ -137,7 +137,7 @@ class GalleryWidget(QWidget):
         """Shrink the thumbnails (down to :data:`MIN_THUMBNAIL`) until a whole row of tiles fits
         the gallery's height, and grow them back when there is room: on a laptop screen a row
         of cut tiles hides each image's status, which is what the gallery is for."""
-        room = self.view.viewport().height() - 2 * self.view.spacing()
+        room = self._room()
         if room <= 0:
             return
         full = self.full_thumbnail_size
@@ -154,8 +154,11 @@ class GalleryWidget(QWidget):
 
     def row_fits(self) -> bool:
         """True when a whole row of tiles fits the gallery's height at the current size."""
-        room = self.view.viewport().height() - 2 * self.view.spacing()
-        return room >= self.delegate.tile_height(self.view.font())
+        return self._room() >= self.delegate.tile_height(self.view.font())
+
+    def _room(self) -> int:
+        """The height a row of tiles may take: the view's, less the spacing above and below."""
+        return self.view.viewport().height() - 2 * self.view.spacing()
 
     # -- public API ------------------------------------------------------------------------------
     def set_records(self, records: Sequence[Any], thumbnails: ThumbnailProvider | None) -> None:
